@@ -1,0 +1,9 @@
+"""``python -m assistant`` runs the command line."""
+
+from __future__ import annotations
+
+import sys
+
+from assistant.cli import main
+
+sys.exit(main())

@@ -1,0 +1,517 @@
+"""Retrieval evaluation over the gold set: Recall@k, MRR@10, nDCG@10 by language, document and mode.
+
+Runs every retrieval mode with and without parallel translations, and the hybrid retriever with
+each feature switched off (the ablation), then writes ``eval/reports/<name>.md``, ``.json`` and
+PNG plots, and prints the summary table. Runnable as ``assistant eval`` or as a module::
+
+    python -m assistant.evaluation --split test --min-recall5 0.9
+
+Example:
+    >>> from assistant.evaluation import EvalArgs, run_evaluation
+    >>> report = run_evaluation(EvalArgs(split="dev", plots=False))   # doctest: +SKIP
+    >>> report.main.metrics["en"]["recall@5"]                           # doctest: +SKIP
+    0.96
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Settings
+from assistant.fileio import write_json, write_jsonl, write_text
+from assistant.gold import GoldSet, Question, load_gold
+from assistant.metrics import first_relevant_rank, mrr_at, ndcg_at, percentile, recall_at
+from assistant.retrieval import FEATURES, MODES, Retriever, SearchOptions
+
+KS = (1, 3, 5, 10)
+LANG_LABEL = {"zh": "zh→zh", "en": "en→zh"}
+METRIC_KEYS = [*(f"recall@{k}" for k in KS), "mrr@10", "ndcg@10"]
+
+
+@dataclass
+class EvalArgs:
+    """Arguments of the evaluation (``--split``, ``--mode``, …).
+
+    Attributes:
+        split: ``dev`` (tune on it), ``test`` (report on it) or ``all``.
+        modes: Retrieval modes to compare.
+        k: Retrieve this many clauses per question (metrics go up to 10).
+        model: Embedding model (default: the configured one); it gets its own index, ``index-<model>/``.
+        name: Report name (default: the split).
+        out: Report folder (default: ``<eval_dir>/reports``).
+        ablation: Also run the hybrid retriever with each feature switched off.
+        plots: Write PNG plots.
+        min_recall5: Exit non-zero if the hybrid Recall@5 (all questions) is below this.
+        min_mrr: Exit non-zero if the hybrid MRR@10 (all questions) is below this.
+    """
+
+    split: str = "test"
+    modes: tuple[str, ...] = MODES[::-1]
+    k: int = 10
+    model: str | None = None
+    name: str | None = None
+    out: Path | None = None
+    ablation: bool = True
+    plots: bool = True
+    min_recall5: float | None = None
+    min_mrr: float | None = None
+
+
+@dataclass
+class QuestionResult:
+    qid: str
+    language: str
+    kind: str
+    doc: str | None
+    text: str
+    relevant: dict[str, int]
+    ranked: list[str]
+    rank: int | None
+    metrics: dict[str, float]
+
+
+@dataclass
+class ConfigResult:
+    """One retrieval configuration's results."""
+
+    name: str
+    options: SearchOptions
+    questions: list[QuestionResult]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class EvalReport:
+    args: EvalArgs
+    configs: list[ConfigResult]
+    latency: dict[str, dict[str, float]]
+    index: dict[str, Any]
+    created: str
+    paths: list[Path] = field(default_factory=list)
+
+    @property
+    def main(self) -> ConfigResult:
+        return next((c for c in self.configs if c.name == "hybrid"), self.configs[0])
+
+    def failures(self) -> list[str]:
+        """Bars (``min_recall5`` / ``min_mrr``) the main configuration misses."""
+        m = self.main.metrics["all"]
+        out = []
+        if self.args.min_recall5 is not None and m["recall@5"] < self.args.min_recall5:
+            out.append(f"Recall@5 {m['recall@5']:.3f} < {self.args.min_recall5}")
+        if self.args.min_mrr is not None and m["mrr@10"] < self.args.min_mrr:
+            out.append(f"MRR@10 {m['mrr@10']:.3f} < {self.args.min_mrr}")
+        return out
+
+
+def _configs(args: EvalArgs) -> list[tuple[str, SearchOptions]]:
+    out = []
+    for mode in args.modes:
+        out.append((mode, SearchOptions(mode=mode)))
+        out.append((f"{mode} · no translations", SearchOptions(mode=mode, translations=False)))
+    if args.ablation and "hybrid" in args.modes:
+        for feature in FEATURES:
+            if feature != "translations":
+                out.append((f"hybrid − {feature.replace('_', ' ')}", SearchOptions(**{feature: False})))
+        out.append(("hybrid − translations − termbase", SearchOptions(translations=False, termbase=False)))
+    return out
+
+
+def _score(q: Question, ranked: list[str]) -> QuestionResult:
+    metrics = {f"recall@{k}": recall_at(ranked, q.relevant, k) for k in KS}
+    metrics["mrr@10"] = mrr_at(ranked, q.relevant, 10)
+    metrics["ndcg@10"] = ndcg_at(ranked, q.relevant, 10)
+    return QuestionResult(
+        q.qid, q.language, q.kind, q.doc, q.text, q.relevant, ranked, first_relevant_rank(ranked, q.relevant), metrics
+    )
+
+
+def _aggregate(results: list[QuestionResult]) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[QuestionResult]] = {"all": results}
+    for r in results:
+        groups.setdefault(r.language, []).append(r)
+        groups.setdefault(f"doc:{r.doc}", []).append(r)
+        groups.setdefault(f"kind:{r.kind}", []).append(r)
+    return {
+        name: {**{key: round(sum(r.metrics[key] for r in rs) / len(rs), 4) for key in METRIC_KEYS}, "n": len(rs)}
+        for name, rs in groups.items()
+    }
+
+
+def _index_stats(retriever: Retriever) -> dict[str, Any]:
+    index = retriever.index
+    size = sum(p.stat().st_size for p in index.path.rglob("*") if p.is_file())
+    return {
+        "model": index.model,
+        "chunks": len(index.chunks),
+        "vector_rows": len(index.rows),
+        "dim": index.manifest["dim"],
+        "bytes": size,
+        "path": str(index.path),
+    }
+
+
+def _latency(retriever: Retriever, questions: Sequence[Question]) -> dict[str, dict[str, float]]:
+    retriever.search(questions[0].text, 10)  # warm up
+    samples: dict[str, list[float]] = {}
+    for q in questions:
+        trace: dict[str, float] = {}
+        t = time.perf_counter()
+        retriever.search(q.text, 10, trace=trace)
+        trace["total"] = time.perf_counter() - t
+        for stage, seconds in trace.items():
+            samples.setdefault(stage, []).append(seconds * 1000)
+    return {
+        stage: {"p50_ms": round(percentile(v, 50), 2), "p95_ms": round(percentile(v, 95), 2)}
+        for stage, v in samples.items()
+    }
+
+
+def export_corpus(retriever: Retriever, path: Path) -> None:
+    """Write the clause-level corpus in BEIR form (``_id`` = clause id), if it changed."""
+    rows = []
+    for clause_id in dict.fromkeys(c["clause_id"] for c in retriever.index.chunks):
+        clause = retriever.clause(clause_id)
+        rows.append(
+            {
+                "_id": clause_id,
+                "title": clause.heading,
+                "text": clause.text,
+                "metadata": {
+                    "doc_id": clause.doc_id,
+                    "doc_title": clause.title,
+                    "path": clause.path,
+                    "kind": clause.kind,
+                },
+            }
+        )
+    new = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if not path.is_file() or path.read_text(encoding="utf-8") != new:
+        write_jsonl(path, rows)
+
+
+def run_evaluation(
+    args: EvalArgs,
+    settings: Settings | None = None,
+    *,
+    retriever: Retriever | None = None,
+    log: Callable[[str], None] | None = None,
+) -> EvalReport:
+    """Run the evaluation and write its report; build or update the index first if needed."""
+    from assistant.index import build_index
+
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    settings = settings or Settings.load()
+    if args.model:
+        # Another model gets its own index beside the default one, which stays untouched.
+        slug = "".join(ch if ch.isalnum() else "-" for ch in args.model).strip("-").lower()
+        settings = settings.replace(
+            model=args.model, index_dir=settings.index_dir.with_name(f"{settings.index_dir.name}-{slug}")
+        )
+    if retriever is None:
+        build_index(settings, progress=sys.stderr.isatty(), log=log)
+        retriever = Retriever.load(settings=settings)
+    known = {c["clause_id"] for c in retriever.index.chunks}
+    gold: GoldSet = load_gold(settings.eval_dir, known)
+    questions = gold.questions(args.split)
+    if not questions:
+        raise ValueError(f"no questions in split {args.split}")
+    export_corpus(retriever, Path(settings.eval_dir) / "corpus.jsonl")
+    configs = []
+    for name, options in _configs(args):
+        log(f"Evaluating {name} on {len(questions)} {args.split} questions…")
+        batches = retriever.search_batch([q.text for q in questions], args.k, options=options)
+        results = [_score(q, [h.clause_id for h in hits]) for q, hits in zip(questions, batches, strict=True)]
+        configs.append(ConfigResult(name, options, results, _aggregate(results)))
+    log("Measuring per-stage latency…")
+    report = EvalReport(
+        args,
+        configs,
+        _latency(retriever, questions),
+        _index_stats(retriever),
+        dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+    )
+    _write(report, settings)
+    return report
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def summary_table(report: EvalReport, groups: Sequence[str] = ("zh", "en", "all")) -> list[list[str]]:
+    """Rows: configuration × group with the metrics, as strings."""
+    rows = [["configuration", "questions", *METRIC_KEYS]]
+    for c in report.configs:
+        for g in groups:
+            if g in c.metrics:
+                m = c.metrics[g]
+                rows.append([f"{c.name} [{LANG_LABEL.get(g, g)}]", str(m["n"]), *(_fmt(m[k]) for k in METRIC_KEYS)])
+    return rows
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    head, *body = rows
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def _text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def _by_language_table(report: EvalReport, names: Sequence[str]) -> list[list[str]]:
+    rows = [
+        [
+            "configuration",
+            *(f"{LANG_LABEL[g]} {k}" for g in ("zh", "en") for k in ("R@1", "R@5", "MRR@10")),
+            "all R@5",
+            "all MRR@10",
+        ]
+    ]
+    for c in report.configs:
+        if c.name in names:
+            cells = [c.name]
+            for g in ("zh", "en"):
+                m = c.metrics.get(g)
+                cells += [_fmt(m["recall@1"]), _fmt(m["recall@5"]), _fmt(m["mrr@10"])] if m else ["–"] * 3
+            cells += [_fmt(c.metrics["all"]["recall@5"]), _fmt(c.metrics["all"]["mrr@10"])]
+            rows.append(cells)
+    return rows
+
+
+def _per_question_rows(config: ConfigResult) -> list[list[str]]:
+    rows = [["rank", "id", "lang", "kind", "question", "gold clause", "top hit"]]
+    ordered = sorted(config.questions, key=lambda r: (-(r.rank or 99), r.metrics["mrr@10"], r.qid))
+    for r in ordered:
+        gold = ", ".join(c for c, g in sorted(r.relevant.items(), key=lambda x: -x[1]))
+        top = r.ranked[0] if r.ranked else "–"
+        mark = "✓" if top in r.relevant else "✗"
+        text = r.text.replace("|", "\\|")
+        rows.append([str(r.rank) if r.rank else "miss", r.qid, r.language, r.kind, text, gold, f"{mark} {top}"])
+    return rows
+
+
+def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
+    a = report.args
+    main = report.main
+    modes = [n for n in (f"{m}{s}" for m in a.modes for s in ("", " · no translations"))]
+    ablation = [c.name for c in report.configs if c.name.startswith("hybrid −")]
+    docs = sorted(k for k in main.metrics if k.startswith("doc:"))
+    kinds = sorted(k for k in main.metrics if k.startswith("kind:"))
+    idx = report.index
+    parts = [
+        f"# Retrieval evaluation: {a.split} split",
+        "",
+        f"{main.metrics['all']['n']} questions ({main.metrics.get('zh', {}).get('n', 0)} Chinese, "
+        f"{main.metrics.get('en', {}).get('n', 0)} English) · model `{idx['model']}` · {idx['chunks']} chunks, "
+        f"{idx['vector_rows']} vector rows, index {idx['bytes'] / 1e6:.1f} MB · {report.created}",
+        "",
+        "Recall@k: share of the judged clauses (grade ≥ 1) in the top k. MRR@10: reciprocal rank of the first. "
+        "nDCG@10: graded. `no translations`: the parallel English text in the corpus is not searched, as for "
+        "documents a user adds without one.",
+        "",
+        "## Modes by query language",
+        "",
+        _markdown_table(_by_language_table(report, modes)),
+        "",
+        "## Ablation (hybrid with one feature off)",
+        "",
+        _markdown_table(_by_language_table(report, ["hybrid", *ablation])),
+        "",
+        "## Hybrid, all metrics",
+        "",
+        _markdown_table([r for r in summary_table(report) if r[0].startswith("hybrid [") or r[0] == "configuration"]),
+        "",
+        "## Hybrid by document and by question kind",
+        "",
+        _markdown_table(
+            [["group", "questions", *METRIC_KEYS]]
+            + [
+                [g.split(":", 1)[1], str(main.metrics[g]["n"]), *(_fmt(main.metrics[g][k]) for k in METRIC_KEYS)]
+                for g in (*docs, *kinds)
+            ]
+        ),
+        "",
+        "## Latency per stage (hybrid, one question at a time, warm)",
+        "",
+        _markdown_table(
+            [["stage", "p50 ms", "p95 ms"]]
+            + [[s, f"{v['p50_ms']:.1f}", f"{v['p95_ms']:.1f}"] for s, v in report.latency.items()]
+        ),
+        "",
+    ]
+    for name in plot_names:
+        parts += [f"![{name}]({name})", ""]
+    parts += ["## Per question (hybrid), worst first", "", _markdown_table(_per_question_rows(main)), ""]
+    return "\n".join(parts)
+
+
+def _plots(report: EvalReport, out: Path, name: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = list(range(1, 11))
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for cname, style in (("hybrid", "-"), ("hybrid · no translations", "--"), ("dense", ":"), ("bm25", "-.")):
+        c = next((c for c in report.configs if c.name == cname), None)
+        if c is None:
+            continue
+        for lang, color in (("zh", "tab:red"), ("en", "tab:blue")):
+            rs = [r for r in c.questions if r.language == lang]
+            if rs:
+                curve = [sum(recall_at(r.ranked, r.relevant, k) for r in rs) / len(rs) for k in ks]
+                ax.plot(ks, curve, style, color=color, label=f"{cname} {LANG_LABEL[lang]}")
+    ax.set(xlabel="k", ylabel="Recall@k", title=f"Recall@k by query language ({report.args.split})", ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    recall_png = f"{name}-recall.png"
+    fig.tight_layout()
+    fig.savefig(out / recall_png, dpi=110)
+    plt.close(fig)
+
+    names = [c.name for c in report.configs]
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.55 * len(names) + 2), 4.2))
+    width = 0.38
+    for j, (lang, color) in enumerate((("zh", "tab:red"), ("en", "tab:blue"))):
+        values = [c.metrics.get(lang, {}).get("mrr@10", 0) for c in report.configs]
+        ax.bar(
+            [i + (j - 0.5) * width for i in range(len(names))],
+            values,
+            width,
+            color=color,
+            label=f"MRR@10 {LANG_LABEL[lang]}",
+        )
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+    ax.set(ylabel="MRR@10", ylim=(0, 1.02), title=f"MRR@10 by mode and feature ({report.args.split})")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    modes_png = f"{name}-modes.png"
+    fig.tight_layout()
+    fig.savefig(out / modes_png, dpi=110)
+    plt.close(fig)
+    return [recall_png, modes_png]
+
+
+def report_json(report: EvalReport) -> dict[str, Any]:
+    a = report.args
+    return {
+        "split": a.split,
+        "created": report.created,
+        "index": report.index,
+        "latency": report.latency,
+        "configs": [{"name": c.name, "options": c.options.__dict__, "metrics": c.metrics} for c in report.configs],
+        "questions": [
+            {
+                "id": r.qid,
+                "language": r.language,
+                "kind": r.kind,
+                "doc": r.doc,
+                "text": r.text,
+                "relevant": r.relevant,
+                "rank": r.rank,
+                "top": r.ranked[:10],
+                "metrics": r.metrics,
+            }
+            for r in report.main.questions
+        ],
+    }
+
+
+def _write(report: EvalReport, settings: Settings) -> None:
+    out = Path(report.args.out or Path(settings.eval_dir) / "reports")
+    name = report.args.name or report.args.split
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(report, out, name) if report.args.plots else []
+    write_text(out / f"{name}.md", render_markdown(report, plots))
+    write_json(out / f"{name}.json", report_json(report))
+    report.paths = [out / f"{name}.md", out / f"{name}.json", *(out / p for p in plots)]
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The evaluation's options, shared by ``assistant eval`` and ``python -m assistant.evaluation``."""
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="test")
+    parser.add_argument(
+        "--mode",
+        action="append",
+        dest="modes",
+        choices=MODES,
+        help="retrieval mode to evaluate (repeatable; default: all three)",
+    )
+    parser.add_argument("--k", type=int, default=10, help="clauses retrieved per question (default 10)")
+    parser.add_argument("--name", help="report name (default: the split)")
+    parser.add_argument("--out", type=Path, help="report folder (default: eval/reports)")
+    parser.add_argument("--no-ablation", action="store_true", help="skip the per-feature ablation")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--min-recall5", type=float, help="exit 1 if hybrid Recall@5 is below this")
+    parser.add_argument("--min-mrr", type=float, help="exit 1 if hybrid MRR@10 is below this")
+
+
+def args_from(ns: argparse.Namespace) -> EvalArgs:
+    if ns.k < 10:
+        raise ValueError("--k must be at least 10 (metrics go up to @10)")
+    return EvalArgs(
+        split=ns.split,
+        modes=tuple(ns.modes or EvalArgs.modes),
+        k=ns.k,
+        model=getattr(ns, "model", None),
+        name=ns.name,
+        out=ns.out,
+        ablation=not ns.no_ablation,
+        plots=not ns.no_plots,
+        min_recall5=ns.min_recall5,
+        min_mrr=ns.min_mrr,
+    )
+
+
+def print_summary(report: EvalReport) -> None:
+    modes = [f"{m}{s}" for m in report.args.modes for s in ("", " · no translations")]
+    print(_text_table(_by_language_table(report, modes)))
+    if any(c.name.startswith("hybrid −") for c in report.configs):
+        print()
+        print(
+            _text_table(_by_language_table(report, [c.name for c in report.configs if c.name.startswith("hybrid −")]))
+        )
+    print()
+    for path in report.paths:
+        print(f"wrote {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m assistant.evaluation", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--model", help="embedding model (default: the configured one)")
+    from assistant.errors import AssistantError
+
+    try:
+        report = run_evaluation(args_from(parser.parse_args(argv)))
+    except (AssistantError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print_summary(report)
+    failures = report.failures()
+    for f in failures:
+        print(f"FAILED: {f}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

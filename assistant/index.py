@@ -1,0 +1,393 @@
+"""The on-disk index: FAISS vectors, BM25 statistics and a readable chunk store, built incrementally.
+
+Layout::
+
+    index/CURRENT                 name of the live generation, e.g. "gen-000004"
+    index/gen-000004/manifest.json   model, dimension, counts, per-document fingerprints, build time
+    index/gen-000004/chunks.jsonl    one chunk per line: ids, heading, text, offsets, metadata, translation
+    index/gen-000004/rows.jsonl      one line per vector row: which chunk, which view, the embedded text
+    index/gen-000004/vectors.faiss   inner-product flat index over normalised vectors
+    index/gen-000004/bm25/           bm25s statistics over the same rows
+
+A build writes a new generation beside the live one and then replaces ``CURRENT`` atomically,
+so a crash at any point leaves a loadable index (the old one or the new one). Each chunk is
+indexed in several *views*: its Chinese text with the heading path, its English translation
+where the corpus has one, and each of its sentences. Unchanged documents keep their vectors.
+
+Example:
+    >>> from assistant.config import Settings
+    >>> from assistant.index import build_index, load_index
+    >>> report = build_index(Settings.load())             # doctest: +SKIP
+    >>> load_index("index").manifest["chunk_count"]        # doctest: +SKIP
+    55
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.chunking import Chunk, parse
+from assistant.config import Settings
+from assistant.corpus import Document, load_corpus
+from assistant.embedding import Embedder, model_id
+from assistant.errors import IndexNotFoundError, ModelMismatchError, StaleIndexError
+from assistant.fileio import fsync_dir, read_jsonl, write_json, write_jsonl, write_text
+from assistant.text import sentence_spans
+from assistant.tokenization import TOKENIZER_VERSION, tokenize
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+VIEWS = ("text", "translation", "sentence")
+_MIN_SENTENCE_CHARS = 12
+
+
+@dataclass
+class Row:
+    """One vector row: a view of a chunk.
+
+    Attributes:
+        chunk: Index into the chunk list.
+        view: ``text`` (heading path + text), ``translation`` (English) or ``sentence`` (one sentence).
+        text: What was embedded and tokenised for BM25.
+        lang: The view's language.
+    """
+
+    chunk: int
+    view: str
+    text: str
+    lang: str
+
+
+@dataclass
+class LoadedIndex:
+    """An index generation read into memory."""
+
+    path: Path
+    manifest: dict[str, Any]
+    chunks: list[dict[str, Any]]
+    rows: list[Row]
+    vectors: Any  # faiss.Index
+    bm25: Any  # bm25s.BM25
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+
+@dataclass
+class BuildReport:
+    """What :func:`build_index` did."""
+
+    changed: bool
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    chunk_count: int = 0
+    row_count: int = 0
+    embedded_rows: int = 0
+    path: Path | None = None
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        if not self.changed:
+            return f"Index is up to date ({self.chunk_count} chunks); nothing to do."
+        parts = [
+            f"{name} {len(ids)}"
+            for name, ids in (
+                ("added", self.added),
+                ("updated", self.updated),
+                ("removed", self.removed),
+                ("unchanged", self.reused),
+            )
+            if ids
+        ]
+        return (
+            f"Indexed {self.chunk_count} chunks ({self.row_count} vector rows, {self.embedded_rows} embedded): "
+            + ", ".join(parts)
+            + "."
+        )
+
+
+def chunk_records(doc: Document, max_chars: int) -> list[dict[str, Any]]:
+    """The chunk store records of one document: chunk fields, document metadata and translation."""
+    parsed = parse(doc.doc_id, doc.read_text(), max_chars=max_chars)
+    meta = doc.metadata()
+    if parsed.metadata.get("source") and not meta.get("source"):
+        meta["source"] = parsed.metadata["source"]
+    records = []
+    for chunk in parsed.chunks:
+        rec: dict[str, Any] = {**chunk.__dict__, **{k: v for k, v in meta.items() if k != "doc_id"}}
+        if doc.translation is not None:
+            pairs = doc.translation.pairs_for(chunk.path, chunk.text)
+            if pairs:
+                rec["translation"] = " ".join(en for _, en in pairs)
+                rec["translation_pairs"] = [list(p) for p in pairs]
+                rec["heading_en"] = doc.translation.heading_for(chunk.path)
+        records.append(rec)
+    return records
+
+
+def bm25_row_ids(rows: list[Row]) -> list[int]:
+    """Rows BM25 indexes: text and translation views (sentences repeat the text, so only dense uses them)."""
+    return [i for i, r in enumerate(rows) if r.view != "sentence"]
+
+
+def chunk_rows(index: int, rec: dict[str, Any]) -> list[Row]:
+    """The views of one chunk that are embedded and searched."""
+    lang = rec.get("language", "zh")
+    rows = [Row(index, "text", f"{rec['heading']}\n{rec['text']}", lang)]
+    if rec.get("translation"):
+        heading = rec.get("heading_en") or ""
+        rows.append(Row(index, "translation", f"{heading}\n{rec['translation']}".strip(), "en"))
+    text = rec["text"]
+    spans = sentence_spans(text)
+    if len(spans) > 1:
+        rows.extend(Row(index, "sentence", text[s:e], lang) for s, e in spans if e - s >= _MIN_SENTENCE_CHARS)
+    return rows
+
+
+def _fingerprint(doc: Document, settings: Settings) -> str:
+    return f"{doc.fingerprint()}:{settings.max_chunk_chars}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation folder, or ``None`` if there is no index."""
+    pointer = index_dir / CURRENT
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    return index_dir / name if name else None
+
+
+def load_index(index_dir: str | os.PathLike[str], *, expect_model: str | None = None) -> LoadedIndex:
+    """Read the live index generation.
+
+    Raises:
+        IndexNotFoundError: There is no index in ``index_dir``.
+        StaleIndexError: The index was written by another format version or is incomplete.
+        ModelMismatchError: ``expect_model`` differs from the model that built the index.
+    """
+    import bm25s
+    import faiss
+
+    folder = Path(index_dir)
+    gen = current_generation(folder)
+    if gen is None:
+        raise IndexNotFoundError(f"no index in {folder}/; build it with `assistant index`")
+    try:
+        manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise StaleIndexError(
+                f"the index in {folder}/ has format {manifest.get('format_version')}, this version reads "
+                f"{FORMAT_VERSION}; rebuild it with `assistant index --rebuild`"
+            )
+        if expect_model is not None and model_id(expect_model) != manifest["model"]:
+            raise ModelMismatchError(
+                f"the index in {folder}/ was built with {manifest['model']!r}, not {model_id(expect_model)!r}; "
+                f"rebuild it with `assistant index --model {expect_model}` or query with that model"
+            )
+        chunks = read_jsonl(gen / "chunks.jsonl")
+        rows = [Row(**r) for r in read_jsonl(gen / "rows.jsonl")]
+        vectors = faiss.read_index(str(gen / "vectors.faiss"))
+        bm25 = bm25s.BM25.load(str(gen / "bm25"), load_vocab=True)
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise StaleIndexError(
+            f"the index in {folder}/ is incomplete or corrupt ({exc}); rebuild it with `assistant index --rebuild`"
+        ) from exc
+    if vectors.ntotal != len(rows) or len(chunks) != manifest.get("chunk_count"):
+        raise StaleIndexError(f"the index in {folder}/ is inconsistent; rebuild it with `assistant index --rebuild`")
+    return LoadedIndex(gen, manifest, chunks, rows, vectors, bm25)
+
+
+def stale_documents(index: LoadedIndex, settings: Settings) -> list[str]:
+    """Ids of documents added, changed or removed in the corpus since the index was built."""
+    current = {d.doc_id: _fingerprint(d, settings) for d in load_corpus(settings.corpus_dir)}
+    indexed = {k: v["fingerprint"] for k, v in index.manifest["documents"].items()}
+    return sorted(k for k in current.keys() | indexed.keys() if current.get(k) != indexed.get(k))
+
+
+@contextlib.contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def build_index(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Bring the index up to date with the corpus; re-embed only documents that changed.
+
+    Args:
+        settings: Paths, model and chunking settings.
+        embedder: A loaded embedder to reuse (else one is loaded if anything needs embedding).
+        rebuild: Re-embed everything, ignoring the current index.
+        progress: Show a progress bar while embedding.
+        log: Where to write progress messages (default: standard error).
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    index_dir = Path(settings.index_dir)
+    with _build_lock(index_dir):
+        docs = load_corpus(settings.corpus_dir)
+        old = None
+        if not rebuild and current_generation(index_dir) is not None:
+            with contextlib.suppress(StaleIndexError, ModelMismatchError, IndexNotFoundError):
+                old = load_index(index_dir, expect_model=settings.model)
+        old_docs = old.manifest["documents"] if old else {}
+        report = BuildReport(changed=False)
+        records: list[dict[str, Any]] = []
+        rows: list[Row] = []
+        reuse: list[tuple[int, int]] = []  # (new row, old row)
+        new_rows: list[int] = []
+        doc_entries: dict[str, dict[str, Any]] = {}
+        for doc in docs:
+            fp = _fingerprint(doc, settings)
+            prev = old_docs.get(doc.doc_id)
+            if old is not None and prev and prev["fingerprint"] == fp:
+                recs, pairs = _reuse(old, doc.doc_id)
+                base = len(records)
+                records.extend(recs)
+                for old_row, row in pairs:
+                    reuse.append((len(rows), old_row))
+                    rows.append(Row(base + row.chunk, row.view, row.text, row.lang))
+                report.reused.append(doc.doc_id)
+                doc_entries[doc.doc_id] = prev
+                continue
+            recs = chunk_records(doc, settings.max_chunk_chars)
+            base = len(records)
+            for i, rec in enumerate(recs):
+                records.append(rec)
+                for row in chunk_rows(base + i, rec):
+                    new_rows.append(len(rows))
+                    rows.append(row)
+            (report.updated if prev else report.added).append(doc.doc_id)
+            doc_entries[doc.doc_id] = {
+                "fingerprint": fp,
+                "title": doc.title,
+                "date": doc.date,
+                "issuer": doc.issuer,
+                "language": doc.language,
+                "chunks": len(recs),
+                "clauses": len({r["clause_id"] for r in recs}),
+                "indexed_at": _now(),
+            }
+        report.removed = sorted(set(old_docs) - {d.doc_id for d in docs})
+        report.chunk_count, report.row_count = len(records), len(rows)
+        model_name = model_id(settings.model)
+        if (
+            old is not None
+            and not (report.added or report.updated or report.removed)
+            and old.manifest["model"] == model_name
+            and len(records) == len(old.chunks)
+        ):
+            return report
+        report.changed = True
+        if new_rows:
+            embedder = embedder or Embedder.from_settings(settings)
+            log(
+                f"Embedding {len(new_rows)} views of {len({rows[i].chunk for i in new_rows})} chunks "
+                f"with {settings.model}…"
+            )
+            fresh = embedder.embed_passages([rows[i].text for i in new_rows], progress=progress)
+            dim = fresh.shape[1]
+            report.embedded_rows = len(new_rows)
+        else:
+            dim = int(old.manifest["dim"]) if old else 0
+            fresh = np.zeros((0, dim), dtype=np.float32)
+        vectors = np.zeros((len(rows), dim), dtype=np.float32)
+        if new_rows:
+            vectors[new_rows] = fresh
+        if reuse:
+            old_vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+            vectors[[n for n, _ in reuse]] = old_vectors[[o for _, o in reuse]]
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model": model_name,
+            "dim": dim,
+            "chunk_count": len(records),
+            "row_count": len(rows),
+            "views": list(VIEWS),
+            "tokenizer": TOKENIZER_VERSION,
+            "chunking": {"max_chars": settings.max_chunk_chars},
+            "built_at": _now(),
+            "documents": doc_entries,
+        }
+        report.path = _write_generation(index_dir, manifest, records, rows, vectors)
+        return report
+
+
+def _reuse(old: LoadedIndex, doc_id: str) -> tuple[list[dict[str, Any]], list[tuple[int, Row]]]:
+    """An unchanged document's chunk records and (old row number, row with chunk renumbered from 0)."""
+    positions = [i for i, c in enumerate(old.chunks) if c["doc_id"] == doc_id]
+    renumber = {old_i: new_i for new_i, old_i in enumerate(positions)}
+    pairs = [(i, Row(renumber[r.chunk], r.view, r.text, r.lang)) for i, r in enumerate(old.rows) if r.chunk in renumber]
+    return [old.chunks[i] for i in positions], pairs
+
+
+def _write_generation(
+    index_dir: Path, manifest: dict[str, Any], records: list[dict[str, Any]], rows: list[Row], vectors: np.ndarray
+) -> Path:
+    import bm25s
+    import faiss
+
+    live = current_generation(index_dir)
+    numbers = [int(p.name.split("-")[1]) for p in index_dir.glob("gen-*") if p.name.split("-")[1].isdigit()]
+    gen = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
+    tmp = index_dir / f".{gen.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write_jsonl(tmp / "chunks.jsonl", records)
+    write_jsonl(tmp / "rows.jsonl", [r.__dict__ for r in rows])
+    flat = faiss.IndexFlatIP(vectors.shape[1] if vectors.size else int(manifest["dim"] or 1))
+    if len(vectors):
+        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(flat, str(tmp / "vectors.faiss"))
+    bm25 = bm25s.BM25(k1=1.5, b=0.75)
+    bm25.index([tokenize(rows[i].text) or [""] for i in bm25_row_ids(rows)] or [[""]], show_progress=False)
+    bm25.save(str(tmp / "bm25"), show_progress=False)
+    _fsync_tree(tmp)
+    write_json(tmp / "manifest.json", manifest)
+    os.replace(tmp, gen)
+    fsync_dir(index_dir)
+    write_text(index_dir / CURRENT, gen.name + "\n")
+    for old in index_dir.glob("gen-*"):
+        if old not in (gen, live):  # keep the previous generation for readers still opening it
+            shutil.rmtree(old, ignore_errors=True)
+    return gen
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    for sub in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
+        fsync_dir(sub)
+
+
+def chunk_from_record(rec: dict[str, Any]) -> Chunk:
+    """The :class:`Chunk` fields of a chunk store record."""
+    return Chunk(**{k: rec[k] for k in Chunk.__dataclass_fields__})

@@ -1,0 +1,126 @@
+"""A bilingual termbase: English phrases in a question → the Chinese terms regulations use.
+
+The bundled termbase (``assistant/resources/termbase.tsv``) covers financial-regulation terms;
+users extend it with their own TSV files (``zh<TAB>en variants separated by |<TAB>domain``),
+named in the settings or placed in the corpus folder as ``termbase.tsv``.
+
+Matching is on Snowball-stemmed words, so "receivables", "first-time borrowers" and
+"financing" match the variants "receivable", "first time borrower" and "finance".
+
+Example:
+    >>> tb = Termbase.from_rows([("应收账款", "accounts receivable|receivables", "banking"),
+    ...                          ("小微企业", "small business|small firm", "inclusive")])
+    >>> [m.zh for m in tb.match("How can a small firm borrow against its receivables?")]
+    [('小微企业',), ('应收账款',)]
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from assistant.errors import ConfigError
+from assistant.tokenization import EN_STOPWORDS, english_words
+
+BUNDLED = "termbase.tsv"
+_MAX_WORDS = 8
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    """An English phrase found in a question and the Chinese terms it stands for."""
+
+    phrase: str
+    zh: tuple[str, ...]
+    start: int  # word positions in the stemmed question
+    end: int
+
+
+class Termbase:
+    """English variant (as stemmed words) → Chinese terms."""
+
+    def __init__(self) -> None:
+        self._phrases: dict[tuple[str, ...], list[str]] = {}
+        self.size = 0
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, str]]) -> Termbase:
+        """Build from ``(zh, "variant|variant", domain)`` rows."""
+        tb = cls()
+        for zh, en, _domain in rows:
+            tb.add(zh, en.split("|"))
+        return tb
+
+    @classmethod
+    def load(cls, paths: Iterable[str | os.PathLike[str]] = (), *, bundled: bool = True) -> Termbase:
+        """The bundled termbase plus the TSV files in ``paths`` (missing files are an error)."""
+        tb = cls()
+        if bundled:
+            text = resources.files("assistant").joinpath("resources", BUNDLED).read_text(encoding="utf-8")
+            tb._read(text.splitlines(), BUNDLED)
+        for path in paths:
+            p = Path(path)
+            try:
+                lines = p.read_text(encoding="utf-8-sig").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"termbase {p}: cannot read it as UTF-8 ({exc})") from exc
+            tb._read(lines, str(p))
+        return tb
+
+    def _read(self, lines: list[str], name: str) -> None:
+        for lineno, row in enumerate(csv.reader(lines, delimiter="\t"), 1):
+            if not row or row[0].startswith("#") or (lineno == 1 and row[0].strip().lower() == "zh"):
+                continue
+            if len(row) < 2 or not row[0].strip() or not row[1].strip():
+                raise ConfigError(f"termbase {name}:{lineno}: expected 'zh<TAB>english|variants[<TAB>domain]'")
+            self.add(row[0].strip(), row[1].split("|"))
+
+    def add(self, zh: str, variants: Iterable[str]) -> None:
+        """Add English ``variants`` for the Chinese term ``zh``."""
+        for variant in variants:
+            words = tuple(english_words(variant))
+            if not words or len(words) > _MAX_WORDS or all(w in _STOP_STEMS for w in words):
+                continue
+            terms = self._phrases.setdefault(words, [])
+            if zh not in terms:
+                terms.append(zh)
+                self.size += 1
+
+    def match(self, question: str) -> list[TermMatch]:
+        """Termbase phrases in ``question``; a match inside a longer match is dropped."""
+        words = english_words(question)
+        found: list[TermMatch] = []
+        for i in range(len(words)):
+            for n in range(min(_MAX_WORDS, len(words) - i), 0, -1):
+                terms = self._phrases.get(tuple(words[i : i + n]))
+                if terms:
+                    found.append(TermMatch(" ".join(words[i : i + n]), tuple(terms), i, i + n))
+        return [
+            m
+            for m in found
+            if not any(
+                o is not m and o.start <= m.start and m.end <= o.end and o.end - o.start > m.end - m.start
+                for o in found
+            )
+        ]
+
+    def chinese_terms(self, question: str) -> list[str]:
+        """The Chinese terms for ``question``'s phrases, in order, without duplicates."""
+        out: list[str] = []
+        for m in self.match(question):
+            out.extend(t for t in m.zh if t not in out)
+        return out
+
+
+_STOP_STEMS = frozenset(english_words(" ".join(EN_STOPWORDS)))
+
+
+@functools.lru_cache(maxsize=8)
+def load_termbase(paths: tuple[str, ...] = ()) -> Termbase:
+    """A cached :meth:`Termbase.load` (the same files are read once per process)."""
+    return Termbase.load(paths)
