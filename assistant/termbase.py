@@ -4,8 +4,9 @@ The bundled termbase (``assistant/resources/termbase.tsv``) covers financial-reg
 users extend it with their own TSV files (``zh<TAB>en variants separated by |<TAB>domain``),
 named in the settings or placed in the corpus folder as ``termbase.tsv``.
 
-Matching is on Snowball-stemmed words, so "receivables", "first-time borrowers" and
-"financing" match the variants "receivable", "first time borrower" and "finance".
+Matching is on Snowball-stemmed content words (stop words such as "the" and "of" are skipped on
+both sides), so "receivables", "first-time borrowers", "financing" and "opening up to the outside
+world" match the variants "receivable", "first time borrower", "finance" and "opening up to outside world".
 
 Example:
     >>> tb = Termbase.from_rows([("应收账款", "accounts receivable|receivables", "banking"),
@@ -46,14 +47,15 @@ class Termbase:
 
     def __init__(self) -> None:
         self._phrases: dict[tuple[str, ...], list[str]] = {}
+        self._entries: dict[str, tuple[str, list[str]]] = {}  # zh -> (domain, english variants)
         self.size = 0
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str, str]]) -> Termbase:
         """Build from ``(zh, "variant|variant", domain)`` rows."""
         tb = cls()
-        for zh, en, _domain in rows:
-            tb.add(zh, en.split("|"))
+        for zh, en, domain in rows:
+            tb.add(zh, en.split("|"), domain)
         return tb
 
     @classmethod
@@ -78,13 +80,16 @@ class Termbase:
                 continue
             if len(row) < 2 or not row[0].strip() or not row[1].strip():
                 raise ConfigError(f"termbase {name}:{lineno}: expected 'zh<TAB>english|variants[<TAB>domain]'")
-            self.add(row[0].strip(), row[1].split("|"))
+            self.add(row[0].strip(), row[1].split("|"), row[2].strip() if len(row) > 2 else "")
 
-    def add(self, zh: str, variants: Iterable[str]) -> None:
+    def add(self, zh: str, variants: Iterable[str], domain: str = "") -> None:
         """Add English ``variants`` for the Chinese term ``zh``."""
+        variants = [v.strip() for v in variants if v.strip()]
+        entry = self._entries.setdefault(zh, (domain, []))
+        entry[1].extend(v for v in variants if v not in entry[1])
         for variant in variants:
-            words = tuple(english_words(variant))
-            if not words or len(words) > _MAX_WORDS or all(w in _STOP_STEMS for w in words):
+            words = tuple(_content_words(variant))
+            if not words or len(words) > _MAX_WORDS:
                 continue
             terms = self._phrases.setdefault(words, [])
             if zh not in terms:
@@ -93,7 +98,7 @@ class Termbase:
 
     def match(self, question: str) -> list[TermMatch]:
         """Termbase phrases in ``question``; a match inside a longer match is dropped."""
-        words = english_words(question)
+        words = _content_words(question)
         found: list[TermMatch] = []
         for i in range(len(words)):
             for n in range(min(_MAX_WORDS, len(words) - i), 0, -1):
@@ -109,6 +114,10 @@ class Termbase:
             )
         ]
 
+    def entries(self, domain: str | None = None) -> dict[str, list[str]]:
+        """Chinese term → English variants, optionally only those of one ``domain``."""
+        return {zh: list(v) for zh, (d, v) in self._entries.items() if domain is None or d == domain}
+
     def chinese_terms(self, question: str) -> list[str]:
         """The Chinese terms for ``question``'s phrases, in order, without duplicates."""
         out: list[str] = []
@@ -118,6 +127,10 @@ class Termbase:
 
 
 _STOP_STEMS = frozenset(english_words(" ".join(EN_STOPWORDS)))
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in english_words(text) if w not in _STOP_STEMS]
 
 
 @functools.lru_cache(maxsize=8)

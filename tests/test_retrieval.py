@@ -113,3 +113,18 @@ def test_stale_index_is_refused(settings, built_index, embedder, tmp_path) -> No
     (corpus / "sz-2025-reform.txt").write_text("改过的内容。", encoding="utf-8")
     with pytest.raises(StaleIndexError, match="sz-2025-reform"):
         Retriever.load(settings=settings.replace(corpus_dir=corpus), embedder=embedder)
+
+
+def test_named_document_is_favoured(retriever) -> None:
+    hit = retriever.search("山东这份文件对银行保险机构数字化转型有什么要求？", k=1)[0]
+    assert hit.doc_id == "cbirc-2023-shandong"
+    assert retriever.search("What did the Shenzhen regulator do on digital transformation?", k=1)[0].doc_id == (
+        "sz-2025-reform"
+    )
+
+
+def test_subpoint_reference_follows_the_section_named(retriever) -> None:
+    assert retriever.search("深圳文章里数字金融部分的第三点讲的什么", k=1)[0].clause_id == "sz-2025-reform:s5.三是"
+    assert retriever.search("the second point on green finance in the Shenzhen article", k=1)[0].clause_id == (
+        "sz-2025-reform:s2.二是"
+    )

@@ -39,3 +39,14 @@ def test_malformed_user_termbase_names_file_and_line(tmp_path: Path) -> None:
     bad.write_text("zh\ten\n绿色金融\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"bad.tsv:2"):
         Termbase.load([bad], bundled=False)
+
+
+def test_scope_names_places_and_regulators_not_generic_words() -> None:
+    from assistant.scope import Scope
+
+    scope = Scope.load()
+    assert {"山东", "银保监会"} <= scope.names_in("What does the CBIRC notice on Shandong say?")
+    assert scope.names_in("深圳的监管局做了什么") == {"深圳"}
+    assert scope.names_in("监管要求") == set()
+    meta = {"title": "银行业保险业贯彻落实…支持山东…实施意见", "issuer": "中国银保监会办公厅"}
+    assert {"山东", "银保监会"} <= scope.document_names(meta)
