@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
@@ -59,6 +60,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--doc", action="append", dest="docs", metavar="DOC_ID", help="only search this document (repeatable)"
     )
     p.add_argument("--no-translations", action="store_true", help="ignore parallel English text in the corpus")
+    p = sub.add_parser("show", help="print one clause by id, e.g. cbirc-2023-shandong:四.十一")
+    p.add_argument("clause_id")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("add", help="add or update documents (txt, md, docx, pdf, html; any common encoding)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("--doc-id", help="document id (one file only; default: from the file name)")
+    p.add_argument("--title", help="title (default: taken from the document)")
+    p.add_argument("--issuer", help="issuing body (default: taken from the document)")
+    p.add_argument("--date", help="date, e.g. 2024-05-01 (default: taken from the document)")
+    p.add_argument("--source", help="where the document comes from (default: the file name)")
+    p.add_argument("--no-index", action="store_true", help="only add to the corpus; do not update the index")
+
+    p = sub.add_parser("remove", help="remove a document from the corpus and the index")
+    p.add_argument("doc_id")
+    p.add_argument("--no-index", action="store_true", help="only remove from the corpus; do not update the index")
+
+    p = sub.add_parser("list", help="list the documents: title, date, clauses, language, when indexed")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("app", help="run the chat UI (the same as python app.py)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+
+    p = sub.add_parser("serve", help="run the HTTP API (FastAPI), optionally with the chat UI mounted at /")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--with-ui", action="store_true", help="also serve the chat UI at / in the same process")
+
+    p = sub.add_parser("feedback", help="work with the feedback log")
+    fsub = p.add_subparsers(dest="feedback_command", metavar="ACTION", required=True)
+    fp = fsub.add_parser("export", help="turn feedback into gold-set candidates (queries.jsonl + qrels.tsv)")
+    fp.add_argument("--out", type=Path, help="output folder (default: <data dir>/gold-candidates)")
+
     from assistant.evaluation import add_arguments as add_eval_arguments
 
     p = sub.add_parser("eval", help="evaluate retrieval on the gold set; writes eval/reports/<name>.md/.json/.png")
@@ -130,6 +165,42 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+@command("show")
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.retrieval import Retriever
+
+    clause = Retriever.load(settings=settings).clause(args.clause_id)
+    if args.json:
+        print(json.dumps(clause.to_dict(), ensure_ascii=False))
+        return 0
+    print(f"{clause.clause_id}\n{clause.heading}\n{clause.title} · {clause.issuer} · {clause.date}\n")
+    print(clause.text)
+    if clause.translation:
+        print(f"\n{clause.translation}")
+    return 0
+
+
+# Commands implemented next to what they drive; each module exposes ``cli_<command>(args, settings)``.
+def _delegate(name: str, module: str, function: str) -> None:
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), function)(args, settings))
+
+    _COMMANDS[name] = handler
+
+
+for _name, _module in (
+    ("add", "assistant.manage"),
+    ("remove", "assistant.manage"),
+    ("list", "assistant.manage"),
+    ("app", "assistant.ui"),
+    ("serve", "assistant.api"),
+    ("feedback", "assistant.feedback"),
+):
+    _delegate(_name, _module, f"cli_{_name}")
 
 
 def print_hits(hits: Sequence[Any]) -> None:

@@ -51,6 +51,12 @@ class Settings:
         max_chunk_chars: Clauses longer than this are split at sentence ends.
         termbase: Extra termbase files (TSV) used besides the bundled one.
         use_translations: Whether parallel English text found in the corpus is indexed and searched.
+        min_similarity_zh: Below this best cosine a Chinese question gets "no relevant clause found"
+            (calibrated on the dev split for the bundled model; see ``assistant eval --calibrate``).
+        min_similarity_en: The same for English questions (cross-lingual similarities run lower).
+        llm_base_url: OpenAI-compatible endpoint for the optional generative answers.
+        llm_model: Model name at that endpoint.
+        llm_api_key: Key for that endpoint.
     """
 
     corpus_dir: Path = Path("corpus")
@@ -62,6 +68,11 @@ class Settings:
     max_chunk_chars: int = 500
     termbase: tuple[Path, ...] = ()
     use_translations: bool = True
+    min_similarity_zh: float = 0.86
+    min_similarity_en: float = 0.79
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
 
     @classmethod
     def load(cls, config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
@@ -101,6 +112,8 @@ def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
             return Path(value).expanduser()
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
         if kind == "bool":
             if isinstance(value, str):
                 return value.strip().lower() in {"1", "true", "yes", "on"}

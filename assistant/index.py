@@ -44,7 +44,7 @@ from assistant.corpus import Document, load_corpus
 from assistant.embedding import Embedder, model_id
 from assistant.errors import IndexNotFoundError, ModelMismatchError, StaleIndexError
 from assistant.fileio import fsync_dir, read_jsonl, write_json, write_jsonl, write_text
-from assistant.text import sentence_spans
+from assistant.text import sentence_spans, to_simplified
 from assistant.tokenization import TOKENIZER_VERSION, tokenize
 
 FORMAT_VERSION = 1
@@ -146,16 +146,22 @@ def bm25_row_ids(rows: list[Row]) -> list[int]:
 
 
 def chunk_rows(index: int, rec: dict[str, Any]) -> list[Row]:
-    """The views of one chunk that are embedded and searched."""
+    """The views of one chunk that are embedded and searched.
+
+    Chinese views are embedded in simplified characters, so a traditional-Chinese document is found
+    by simplified questions (and the reverse: questions are simplified too); chunks keep the original.
+    """
     lang = rec.get("language", "zh")
-    rows = [Row(index, "text", f"{rec['heading']}\n{rec['text']}", lang)]
+    rows = [Row(index, "text", to_simplified(f"{rec['heading']}\n{rec['text']}"), lang)]
     if rec.get("translation"):
         heading = rec.get("heading_en") or ""
         rows.append(Row(index, "translation", f"{heading}\n{rec['translation']}".strip(), "en"))
     text = rec["text"]
     spans = sentence_spans(text)
     if len(spans) > 1:
-        rows.extend(Row(index, "sentence", text[s:e], lang) for s, e in spans if e - s >= _MIN_SENTENCE_CHARS)
+        rows.extend(
+            Row(index, "sentence", to_simplified(text[s:e]), lang) for s, e in spans if e - s >= _MIN_SENTENCE_CHARS
+        )
     return rows
 
 

@@ -28,6 +28,7 @@ import os
 import threading
 import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,7 @@ LANGUAGE_WEIGHTS: dict[str, dict[str, float]] = {
     "en": {"dense": 1.0, "bm25": 1.0, "dense_x": 0.5, "bm25_x": 1.0},
 }
 _EQUAL = dict.fromkeys(CHANNELS, 1.0)
+_QUERY_CACHE = 256
 #: Added to the fused score (in standard deviations) of a clause the question names…
 _REFERENCE_BONUS = {"clause": 10.0, "subpoint": 10.0, "section": 5.0}
 #: …plus this much per word the question shares with that clause's heading path and that sets it
@@ -124,6 +126,7 @@ class Hit:
         scores: Each channel's standardised score for this clause (how many standard deviations
             above the mean of the searched chunks).
         reference: True if the question named this clause.
+        doc_meta: The document's other metadata (``title_en``, ``short_title``, ``issuer_en``…).
     """
 
     rank: int
@@ -149,6 +152,7 @@ class Hit:
     similarity: float = 0.0
     scores: dict[str, float] = field(default_factory=dict)
     reference: bool = False
+    doc_meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field."""
@@ -156,7 +160,9 @@ class Hit:
 
 
 @dataclass
-class _Query:
+class ParsedQuery:
+    """A question as the retriever understands it."""
+
     text: str
     normalized: str
     language: str
@@ -210,6 +216,7 @@ class Retriever:
         self._doc_names = {d: self.scope.document_names(meta) for d, meta in doc_meta.items()}
         self._chunk_doc = np.asarray([c["doc_id"] for c in index.chunks])
         self._heading_tokens: dict[int, set[str]] = {}
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @classmethod
     def load(
@@ -353,27 +360,43 @@ class Retriever:
         wanted = set(doc_ids)
         return np.asarray([c["doc_id"] in wanted for c in self.index.chunks])
 
-    def _parse(self, text: str, opts: SearchOptions) -> _Query:
+    def parse_query(self, text: str, opts: SearchOptions | None = None) -> ParsedQuery:
+        """How a question is understood: normalised form, language, clause references, Chinese terms."""
+        return self._parse(validate_query(text), opts or self.options)
+
+    def _parse(self, text: str, opts: SearchOptions) -> ParsedQuery:
         normalized = to_simplified(unicodedata.normalize("NFKC", text))
         language = detect_language(normalized)
         refs = find_references(normalized) if opts.references else []
         zh_terms = self.termbase.chinese_terms(normalized) if opts.termbase and language == "en" else []
         names = self.scope.names_in(normalized) if opts.scope else set()
-        return _Query(text, normalized, language, refs, zh_terms, names)
+        return ParsedQuery(text, normalized, language, refs, zh_terms, names)
 
     def _embed(
-        self, parsed: list[_Query], opts: SearchOptions
+        self, parsed: list[ParsedQuery], opts: SearchOptions
     ) -> tuple[np.ndarray | None, list[np.ndarray | None] | None]:
         if opts.mode == "bm25":
             return None, None
         texts = [q.normalized for q in parsed]
         extra = [i for i, q in enumerate(parsed) if q.zh_terms]
         texts += [" ".join(parsed[i].zh_terms) for i in extra]
-        vectors = self.embedder.embed_queries(texts)
+        vectors = self.query_vectors(texts)
         dense_x: list[np.ndarray | None] = [None] * len(parsed)
         for j, i in enumerate(extra):
             dense_x[i] = vectors[len(parsed) + j]
         return vectors[: len(parsed)], dense_x
+
+    def query_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Query embeddings, computed in one batch; recent ones are cached (an answer reuses them)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._query_vectors]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed_queries(missing), strict=True):
+                with self._lock:
+                    self._query_vectors[text] = vector
+                    while len(self._query_vectors) > _QUERY_CACHE:
+                        self._query_vectors.popitem(last=False)
+        with self._lock:
+            return np.stack([self._query_vectors[t] for t in texts])
 
     def _view_mask(self, opts: SearchOptions, translations: bool) -> np.ndarray:
         mask = np.ones(len(self._row_view), dtype=bool)
@@ -414,7 +437,7 @@ class Retriever:
 
     def _fuse(
         self,
-        q: _Query,
+        q: ParsedQuery,
         channels: dict[str, np.ndarray],
         best_row: np.ndarray | None,
         opts: SearchOptions,
@@ -507,7 +530,14 @@ class Retriever:
             similarity=round(sim[0], 6),
             scores=ranks,
             reference=named,
+            doc_meta={k: v for k, v in rec.items() if k not in _CHUNK_FIELDS},
         )
+
+
+_CHUNK_FIELDS = frozenset(
+    "chunk_id clause_id doc_id path kind heading text start end part parts title issuer date source language "
+    "translation translation_pairs heading_en".split()
+)
 
 
 def _standardise(values: np.ndarray, searched: np.ndarray) -> np.ndarray:
