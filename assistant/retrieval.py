@@ -254,6 +254,13 @@ class Retriever:
         termbase = load_termbase(tuple(str(p) for p in _termbase_files(settings)))
         return cls(index, embedder, termbase, SearchOptions(translations=settings.use_translations))
 
+    def reloaded(self, settings: Settings | None = None) -> Retriever:
+        """A new retriever over the current index (after documents were added or removed), sharing
+        this one's embedding model and termbase; this one keeps serving until it is dropped."""
+        settings = settings or Settings.load()
+        index = load_index(settings.index_dir, expect_model=self.embedder.model_id)
+        return Retriever(index, self.embedder, self.termbase, self.options)
+
     # -- public API -------------------------------------------------------------------------
 
     def search(
