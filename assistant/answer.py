@@ -181,7 +181,7 @@ class Answerer:
         language = detect_language(question)
         query = contextualize(question, history)
         hits = self.retriever.search(query, k, doc_ids=doc_ids, mode=mode)
-        relevant = self._relevant(hits, language)
+        relevant = self.relevant_hits(hits, language)
         if not relevant:
             return Answer(question, query, language, NOT_FOUND[language], [], False, hits=hits)
         citations = self._cite(query, relevant)
@@ -193,8 +193,9 @@ class Answerer:
             question, query, language, compose(language, citations), citations, True, "extractive", warnings, hits
         )
 
-    def _relevant(self, hits: list[Hit], language: str) -> list[Hit]:
-        """The hits worth citing: the best one if similar enough, and those close to it."""
+    def relevant_hits(self, hits: list[Hit], language: str) -> list[Hit]:
+        """The hits worth citing: the best one if similar enough, and those close to it; ``[]`` means
+        "no relevant clause found"."""
         if not hits:
             return []
         top = hits[0]

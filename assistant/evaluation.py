@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import sys
 import time
@@ -51,6 +52,8 @@ class EvalArgs:
         plots: Write PNG plots.
         min_recall5: Exit non-zero if the hybrid Recall@5 (all questions) is below this.
         min_mrr: Exit non-zero if the hybrid MRR@10 (all questions) is below this.
+        calibrate: Also compute the "not found" similarity thresholds that make the fewest errors on
+            this split's gold and out-of-corpus questions (use it on ``dev``).
     """
 
     split: str = "test"
@@ -63,6 +66,7 @@ class EvalArgs:
     plots: bool = True
     min_recall5: float | None = None
     min_mrr: float | None = None
+    calibrate: bool = False
 
 
 @dataclass
@@ -95,6 +99,8 @@ class EvalReport:
     latency: dict[str, dict[str, float]]
     index: dict[str, Any]
     created: str
+    answering: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calibration: dict[str, dict[str, float]] = field(default_factory=dict)
     paths: list[Path] = field(default_factory=list)
 
     @property
@@ -118,11 +124,18 @@ def _configs(args: EvalArgs) -> list[tuple[str, SearchOptions]]:
         out.append((mode, SearchOptions(mode=mode)))
         out.append((f"{mode} · no translations", SearchOptions(mode=mode, translations=False)))
     if args.ablation and "hybrid" in args.modes:
+        default = SearchOptions()
         for feature in FEATURES:
             if feature != "translations":
-                out.append((f"hybrid − {feature.replace('_', ' ')}", SearchOptions(**{feature: False})))
+                on = getattr(default, feature)
+                sign = "−" if on else "+"
+                out.append((f"hybrid {sign} {feature.replace('_', ' ')}", SearchOptions(**{feature: not on})))
         out.append(("hybrid − translations − termbase", SearchOptions(translations=False, termbase=False)))
     return out
+
+
+def _is_ablation(name: str) -> bool:
+    return name.startswith(("hybrid −", "hybrid +"))
 
 
 def _score(q: Question, ranked: list[str]) -> QuestionResult:
@@ -173,6 +186,54 @@ def _latency(retriever: Retriever, questions: Sequence[Question]) -> dict[str, d
         stage: {"p50_ms": round(percentile(v, 50), 2), "p95_ms": round(percentile(v, 95), 2)}
         for stage, v in samples.items()
     }
+
+
+def _answering(
+    retriever: Retriever, settings: Settings, gold: GoldSet, split: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, list[float]]]]:
+    """Wrong refusals on gold questions and false answers on out-of-corpus ones, by language,
+    with the answer layer's "not found" decision; also the top similarities, for calibration."""
+    from assistant.answer import Answerer
+
+    answerer = Answerer(retriever, settings)
+    out: dict[str, dict[str, Any]] = {}
+    sims: dict[str, dict[str, list[float]]] = {}
+    for lang in ("zh", "en"):
+        row: dict[str, Any] = {"threshold": answerer.thresholds[lang]}
+        for kind, in_corpus in (("gold", True), ("ooc", False)):
+            qs = [q for q in gold.questions(split, in_corpus=in_corpus) if q.language == lang]
+            batches = retriever.search_batch([q.text for q in qs], 5) if qs else []
+            answered = [bool(answerer.relevant_hits(hits, lang)) for hits in batches]
+            sims.setdefault(lang, {})[kind] = [hits[0].similarity if hits else 0.0 for hits in batches]
+            row[f"n_{kind}"] = len(qs)
+            if kind == "gold":
+                row["wrong_refusals"] = answered.count(False)
+            else:
+                row["false_answers"] = answered.count(True)
+                row["ooc"] = [
+                    {"id": q.qid, "text": q.text, "answered": a, "similarity": round(h[0].similarity, 4)}
+                    for q, a, h in zip(qs, answered, batches, strict=True)
+                ]
+        out[lang] = row
+    return out, sims
+
+
+def calibrate_thresholds(sims: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Per language, the similarity threshold with the fewest wrong refusals + false answers (ties:
+    the middle of the best range, for margin on both sides)."""
+    out = {}
+    for lang, s in sims.items():
+        values = sorted(set(s.get("gold", []) + s.get("ooc", [])))
+        cuts = [0.0, *((a + b) / 2 for a, b in itertools.pairwise(values)), 1.0]
+        errors = [sum(v < c for v in s.get("gold", [])) + sum(v >= c for v in s.get("ooc", [])) for c in cuts]
+        best = min(errors)
+        best_cuts = [c for c, e in zip(cuts, errors, strict=True) if e == best]
+        out[lang] = {
+            "threshold": round((best_cuts[0] + best_cuts[-1]) / 2, 4),
+            "errors": best,
+            "questions": len(s.get("gold", [])) + len(s.get("ooc", [])),
+        }
+    return out
 
 
 def export_corpus(retriever: Retriever, path: Path) -> None:
@@ -231,6 +292,8 @@ def run_evaluation(
         batches = retriever.search_batch([q.text for q in questions], args.k, options=options)
         results = [_score(q, [h.clause_id for h in hits]) for q, hits in zip(questions, batches, strict=True)]
         configs.append(ConfigResult(name, options, results, _aggregate(results)))
+    log("Measuring answers and refusals…")
+    answering, similarities = _answering(retriever, settings, gold, args.split)
     log("Measuring per-stage latency…")
     report = EvalReport(
         args,
@@ -238,6 +301,8 @@ def run_evaluation(
         _latency(retriever, questions),
         _index_stats(retriever),
         dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        answering,
+        calibrate_thresholds(similarities) if args.calibrate else {},
     )
     _write(report, settings)
     return report
@@ -309,7 +374,7 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
     a = report.args
     main = report.main
     modes = [n for n in (f"{m}{s}" for m in a.modes for s in ("", " · no translations"))]
-    ablation = [c.name for c in report.configs if c.name.startswith("hybrid −")]
+    ablation = [c.name for c in report.configs if _is_ablation(c.name)]
     docs = sorted(k for k in main.metrics if k.startswith("doc:"))
     kinds = sorted(k for k in main.metrics if k.startswith("kind:"))
     idx = report.index
@@ -328,7 +393,7 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
         "",
         _markdown_table(_by_language_table(report, modes)),
         "",
-        "## Ablation (hybrid with one feature off)",
+        "## Ablation (hybrid with one feature switched: − off, + on)",
         "",
         _markdown_table(_by_language_table(report, ["hybrid", *ablation])),
         "",
@@ -346,6 +411,52 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
             ]
         ),
         "",
+        '## Answering: "no relevant clause found" (hybrid, extractive answers)',
+        "",
+        "A gold question refused is a wrong refusal; an out-of-corpus question answered is a false answer. "
+        "The thresholds are calibrated on the dev split (`assistant eval --split dev --calibrate`).",
+        "",
+        _markdown_table(
+            [["query language", "threshold", "wrong refusals (gold)", "false answers (out of corpus)"]]
+            + [
+                [
+                    LANG_LABEL[lang],
+                    f"{r['threshold']:.3f}",
+                    _rate(r["wrong_refusals"], r["n_gold"]),
+                    _rate(r["false_answers"], r["n_ooc"]),
+                ]
+                for lang, r in report.answering.items()
+            ]
+        ),
+        "",
+        *(
+            [
+                "Calibrated on this split: "
+                + ", ".join(
+                    f"{LANG_LABEL[lang]} {c['threshold']:.3f} ({c['errors']} errors / {c['questions']})"
+                    for lang, c in report.calibration.items()
+                ),
+                "",
+            ]
+            if report.calibration
+            else []
+        ),
+        "Out-of-corpus questions:",
+        "",
+        _markdown_table(
+            [["id", "question", "top similarity", "answered"]]
+            + [
+                [
+                    o["id"],
+                    o["text"].replace("|", "\\|"),
+                    f"{o['similarity']:.3f}",
+                    "yes (false answer)" if o["answered"] else "no",
+                ]
+                for r in report.answering.values()
+                for o in r.get("ooc", [])
+            ]
+        ),
+        "",
         "## Latency per stage (hybrid, one question at a time, warm)",
         "",
         _markdown_table(
@@ -358,6 +469,10 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
         parts += [f"![{name}]({name})", ""]
     parts += ["## Per question (hybrid), worst first", "", _markdown_table(_per_question_rows(main)), ""]
     return "\n".join(parts)
+
+
+def _rate(count: int, total: int) -> str:
+    return f"{count}/{total} ({count / total:.0%})" if total else "–"
 
 
 def _plots(report: EvalReport, out: Path, name: str) -> list[str]:
@@ -415,6 +530,8 @@ def report_json(report: EvalReport) -> dict[str, Any]:
         "created": report.created,
         "index": report.index,
         "latency": report.latency,
+        "answering": report.answering,
+        "calibration": report.calibration,
         "configs": [{"name": c.name, "options": c.options.__dict__, "metrics": c.metrics} for c in report.configs],
         "questions": [
             {
@@ -463,6 +580,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--min-recall5", type=float, help="exit 1 if hybrid Recall@5 is below this")
     parser.add_argument("--min-mrr", type=float, help="exit 1 if hybrid MRR@10 is below this")
+    parser.add_argument("--calibrate", action="store_true", help="suggest 'not found' thresholds (use on dev)")
 
 
 def args_from(ns: argparse.Namespace) -> EvalArgs:
@@ -485,11 +603,17 @@ def args_from(ns: argparse.Namespace) -> EvalArgs:
 def print_summary(report: EvalReport) -> None:
     modes = [f"{m}{s}" for m in report.args.modes for s in ("", " · no translations")]
     print(_text_table(_by_language_table(report, modes)))
-    if any(c.name.startswith("hybrid −") for c in report.configs):
+    if any(_is_ablation(c.name) for c in report.configs):
         print()
+        print(_text_table(_by_language_table(report, [c.name for c in report.configs if _is_ablation(c.name)])))
+    print()
+    for lang, r in report.answering.items():
         print(
-            _text_table(_by_language_table(report, [c.name for c in report.configs if c.name.startswith("hybrid −")]))
+            f"{LANG_LABEL[lang]}: wrong refusals {_rate(r['wrong_refusals'], r['n_gold'])}, "
+            f"false answers on out-of-corpus questions {_rate(r['false_answers'], r['n_ooc'])}"
         )
+    for lang, c in report.calibration.items():
+        print(f"calibrated threshold {LANG_LABEL[lang]}: {c['threshold']:.3f} ({c['errors']} errors)")
     print()
     for path in report.paths:
         print(f"wrote {path}")

@@ -73,7 +73,7 @@ class SearchOptions:
     Attributes:
         mode: ``hybrid`` (all channels), ``dense`` or ``bm25``.
         translations: Search the parallel English views where the corpus has them.
-        sentences: Score a chunk by its best sentence too (dense).
+        sentences: Score a chunk without a searched translation by its best sentence too (dense).
         termbase: Add the Chinese terms of English questions (``dense_x`` / ``bm25_x`` channels).
         references: Rank a clause the question names (``第十一条``, ``clause 11``) first.
         scope: Favour the documents a question names by place or issuer ("the Shandong opinion").
@@ -93,7 +93,7 @@ class SearchOptions:
             raise InvalidQueryError(f"unknown retrieval mode {self.mode!r}; use one of {', '.join(MODES)}")
 
 
-#: Features that :class:`SearchOptions` can switch off, for ablation tables.
+#: Features that :class:`SearchOptions` can switch on or off, for ablation tables.
 FEATURES = ("translations", "sentences", "termbase", "references", "scope", "language_weights")
 
 
@@ -313,9 +313,10 @@ class Retriever:
             channels: dict[str, np.ndarray] = {}
             t = time.perf_counter()
             if dense_q is not None:
-                channels["dense"], best_view = self._dense(dense_q[i], opts, translations=opts.translations)
-                if dense_x is not None and dense_x[i] is not None:
-                    channels["dense_x"], _ = self._dense(dense_x[i], opts, translations=False)
+                dense = self._dense(dense_q[i], translations=opts.translations, sentences=opts.sentences)
+                channels["dense"] = dense.score
+                if dense_x is not None and dense_x[i] is not None:  # a bag of Chinese terms: whole views only
+                    channels["dense_x"] = self._dense(dense_x[i], translations=False, sentences=False).score
             timings["dense"] += time.perf_counter() - t
             t = time.perf_counter()
             if opts.mode in ("hybrid", "bm25"):
@@ -325,8 +326,7 @@ class Retriever:
                     channels["bm25_x"] = self._bm25(tokens, opts, translations=False)
             timings["bm25"] += time.perf_counter() - t
             t = time.perf_counter()
-            views = best_view if dense_q is not None else None
-            results.append(self._fuse(q, channels, views, opts, allowed, k))
+            results.append(self._fuse(q, channels, dense if dense_q is not None else None, opts, allowed, k))
             timings["fusion"] += time.perf_counter() - t
         if trace is not None:
             trace.update(timings)
@@ -405,13 +405,8 @@ class Retriever:
         with self._lock:
             return np.stack([self._query_vectors[t] for t in texts])
 
-    def _view_mask(self, opts: SearchOptions, translations: bool) -> np.ndarray:
-        mask = np.ones(len(self._row_view), dtype=bool)
-        if not translations:
-            mask &= self._row_view != "translation"
-        if not opts.sentences:
-            mask &= self._row_view != "sentence"
-        return mask
+    def _view_mask(self, translations: bool) -> np.ndarray:
+        return np.ones(len(self._row_view), dtype=bool) if translations else self._row_view != "translation"
 
     def _per_chunk_max(self, row_scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each chunk's best score over ``rows`` (``-inf`` where it has none), and the row that gave it."""
@@ -424,13 +419,29 @@ class Retriever:
         best_row[chunks[is_best]] = rows[is_best]
         return best, best_row
 
-    def _dense(self, vector: np.ndarray, opts: SearchOptions, translations: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Per-chunk best cosine over the enabled views, and which row gave it."""
+    def _dense(self, vector: np.ndarray, translations: bool, sentences: bool) -> _Dense:
+        """Per-chunk cosine scores for one query vector.
+
+        The channel score is the best of the chunk's text and translation views; a chunk without a
+        (searched) translation uses its sentences instead, which give short, focused targets for
+        cross-lingual matching where no parallel English text does. ``similarity`` is the best cosine
+        over every view, whatever the options, so the "not found" threshold means the same thing.
+        """
         n = self.index.vectors.ntotal
         with self._lock:  # faiss indexes are not documented as thread-safe for concurrent search
             scores, ids = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), n)
-        keep = (ids[0] >= 0) & self._view_mask(opts, translations)[np.maximum(ids[0], 0)]
-        return self._per_chunk_max(scores[0][keep].astype(np.float64), ids[0][keep])
+        keep = (ids[0] >= 0) & self._view_mask(translations)[np.maximum(ids[0], 0)]
+        rows, values = ids[0][keep], scores[0][keep].astype(np.float64)
+        is_sentence = self._row_view[rows] == "sentence"
+        whole, _ = self._per_chunk_max(values[~is_sentence], rows[~is_sentence])
+        sentence, _ = self._per_chunk_max(values[is_sentence], rows[is_sentence])
+        best, best_row = self._per_chunk_max(values, rows)
+        score = whole
+        if sentences:
+            has_translation = np.zeros(len(whole), dtype=bool)
+            has_translation[self._row_chunk[rows[self._row_view[rows] == "translation"]]] = True
+            score = np.where(has_translation, whole, np.maximum(whole, sentence))
+        return _Dense(score, best, best_row)
 
     def _bm25(self, tokens: list[str], opts: SearchOptions, translations: bool) -> np.ndarray:
         """Per-chunk best BM25 score over the text (and translation) views."""
@@ -438,7 +449,7 @@ class Retriever:
             return np.zeros(len(self.index.chunks))
         with self._lock:
             scores = self.index.bm25.get_scores(tokens).astype(np.float64)
-        keep = self._view_mask(opts, translations)[self._bm25_rows]
+        keep = self._view_mask(translations)[self._bm25_rows]
         best, _ = self._per_chunk_max(scores[keep], self._bm25_rows[keep])
         return best
 
@@ -446,7 +457,7 @@ class Retriever:
         self,
         q: ParsedQuery,
         channels: dict[str, np.ndarray],
-        best_row: np.ndarray | None,
+        dense: _Dense | None,
         opts: SearchOptions,
         allowed: np.ndarray | None,
         k: int,
@@ -486,8 +497,8 @@ class Retriever:
             if clause_id in seen:
                 continue
             seen.add(clause_id)
-            row = int(best_row[chunk]) if best_row is not None else -1
-            similarity = float(channels["dense"][chunk]) if "dense" in channels and row >= 0 else 0.0
+            row = int(dense.best_row[chunk]) if dense is not None else -1
+            similarity = float(dense.similarity[chunk]) if dense is not None and row >= 0 else 0.0
             view = str(self._row_view[row]) if row >= 0 else "text"
             hits.append(
                 self._hit(
@@ -539,6 +550,13 @@ class Retriever:
             reference=named,
             doc_meta={k: v for k, v in rec.items() if k not in _CHUNK_FIELDS},
         )
+
+
+@dataclass
+class _Dense:
+    score: np.ndarray  # the dense channel, per chunk
+    similarity: np.ndarray  # best cosine over every view, per chunk
+    best_row: np.ndarray  # the row that gave it
 
 
 _CHUNK_FIELDS = frozenset(

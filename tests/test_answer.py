@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import pytest
+
+from assistant.answer import (
+    INTRO,
+    NOT_FOUND,
+    Answerer,
+    Citation,
+    Evidence,
+    build_prompt,
+    check_citations,
+    compose,
+    contextualize,
+    format_context,
+    is_follow_up,
+)
+from assistant.errors import InvalidQueryError
+from assistant.retrieval import Hit
+
+YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
+
+
+@pytest.fixture(scope="module")
+def answerer(retriever, settings):
+    return Answerer(retriever, settings)
+
+
+def _hit(**kw) -> Hit:
+    base = dict(rank=1, score=5.0, clause_id="d:一.一", chunk_id="d:一.一", doc_id="d", path="一.一", kind="clause",
+                heading="一、总则 > （一）支持企业", text="（一）支持企业。加大信贷投放。", title="示例文件")
+    return Hit(**{**base, **kw})
+
+
+def test_chinese_answer_cites_the_clause_with_its_best_sentences(answerer) -> None:
+    a = answerer.answer("哪些措施支持黄河流域的生态保护？")
+    assert a.found and a.language == "zh" and a.mode == "extractive"
+    assert a.text.startswith(INTRO["zh"])
+    first = a.citations[0]
+    assert first.marker == 1 and first.hit.clause_id == YELLOW_RIVER
+    assert "[1]" in a.text
+    for ev in first.evidence:  # offsets point into the clause text, for highlighting
+        assert first.hit.text[ev.start : ev.end] == ev.text
+    assert not any(ev.text == "（十一）支持黄河流域生态保护。" for ev in first.evidence)  # the title is not evidence
+
+
+def test_english_answer_shows_chinese_with_english_rendering(answerer) -> None:
+    a = answerer.answer("Which measures support Yellow River ecology?")
+    assert a.found and a.language == "en" and a.text.startswith(INTRO["en"])
+    first = a.citations[0]
+    assert first.hit.clause_id == YELLOW_RIVER
+    assert all(ev.translation for ev in first.evidence)
+    assert first.evidence[0].text in a.text and first.evidence[0].translation in a.text
+
+
+def test_every_marker_points_to_a_citation(answerer) -> None:
+    a = answerer.answer("小微企业融资有哪些支持？")
+    markers = {int(m) for m in __import__("re").findall(r"\[(\d+)\]", a.text)}
+    assert markers == {c.marker for c in a.citations} and markers == set(range(1, len(a.citations) + 1))
+
+
+def test_named_clause_is_the_only_citation(answerer) -> None:
+    a = answerer.answer("第十一项讲了什么？")
+    assert [c.hit.clause_id for c in a.citations] == [YELLOW_RIVER]
+
+
+def test_threshold_decides_not_found(retriever, settings) -> None:
+    strict = Answerer(retriever, settings.replace(min_similarity_zh=0.99, min_similarity_en=0.99))
+    a = strict.answer("哪些措施支持黄河流域的生态保护？")
+    assert not a.found and a.text == NOT_FOUND["zh"] and a.citations == [] and a.hits
+    assert strict.answer("Which measures support Yellow River ecology?").text == NOT_FOUND["en"]
+    lenient = Answerer(retriever, settings.replace(min_similarity_zh=0.0, min_similarity_en=0.0))
+    assert lenient.answer("What is the Basel III leverage ratio?").found
+
+
+def test_far_out_of_corpus_question_is_not_answered(answerer) -> None:
+    a = answerer.answer("巴塞尔协议三的杠杆率要求是多少")
+    assert not a.found and a.text == "未找到相关条款。"
+
+
+def test_bad_questions(answerer) -> None:
+    for bad in ("", "  ", "x" * 2001):
+        with pytest.raises(InvalidQueryError):
+            answerer.answer(bad)
+
+
+def test_follow_up_uses_the_previous_question(answerer) -> None:
+    assert is_follow_up("What about insurance?") and is_follow_up("那保险方面呢？")
+    assert not is_follow_up("哪些措施支持黄河流域的生态保护？")
+    assert contextualize("那保险方面呢？", ["黄河流域生态保护有哪些措施"]) == "黄河流域生态保护有哪些措施 那保险方面呢？"
+    assert contextualize("那保险方面呢？", []) == "那保险方面呢？"
+    a = answerer.answer("What about insurance for that?", history=["Which measures support Yellow River ecology?"])
+    assert a.query.startswith("Which measures support Yellow River ecology?")
+    assert YELLOW_RIVER in [c.hit.clause_id for c in a.citations]
+
+
+def test_compose_without_translation_says_so() -> None:
+    hit = _hit()
+    text = compose("en", [Citation(1, hit, [Evidence("加大信贷投放。", 7, 14, None, 0.9)])])
+    assert "“加大信贷投放。”" in text and "no English rendering" in text and text.endswith("[1]")
+    zh = compose("zh", [Citation(1, hit, [Evidence("加大信贷投放。", 7, 14, None, 0.9)])])
+    assert zh.splitlines()[-1] == "- （一）支持企业 — 示例文件：加大信贷投放。 [1]"
+
+
+def test_check_citations_removes_and_flags_dangling_markers() -> None:
+    text, used, warnings = check_citations("Banks must help [1]. Insurers too [3]. See also [2][2].", 2)
+    assert text == "Banks must help [1]. Insurers too. See also [2][2]."
+    assert used == [1, 2]
+    assert warnings == ["removed citation [3]: it points to no retrieved clause"]
+    _, used, warnings = check_citations("No markers at all.", 2)
+    assert used == [] and "cites no clause" in warnings[0]
+
+
+def test_prompt_holds_the_numbered_clauses() -> None:
+    hit = _hit(translation="(1) Support enterprises. Increase lending.")
+    context = format_context([Citation(1, hit, [])])
+    messages = build_prompt().format_messages(question="怎么支持企业？", context=context, language_name="Chinese")
+    assert "ONLY the numbered clauses" in messages[0].content and "Chinese" in messages[0].content
+    assert "[1] 一、总则 > （一）支持企业" in messages[1].content and "加大信贷投放" in messages[1].content
+    assert "Increase lending" in messages[1].content
+
+
+def test_generative_mode_with_a_fake_chat_model(retriever, settings) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    class Recording(FakeListChatModel):
+        seen: list = []
+
+        def _call(self, messages, stop=None, run_manager=None, **kwargs):
+            self.seen.append(messages)
+            return super()._call(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    llm = Recording(responses=["银行保险机构应为黄河流域生态保护提供融资和保险支持 [1]，另见 [9]。"])
+    a = Answerer(retriever, settings, llm=llm).answer("哪些措施支持黄河流域的生态保护？", generative=True)
+    assert a.mode == "generative" and a.found
+    assert "[9]" not in a.text and "[1]" in a.text
+    assert a.warnings == ["removed citation [9]: it points to no retrieved clause"]
+    assert [c.hit.clause_id for c in a.citations] == [YELLOW_RIVER]
+    prompt = llm.seen[0][-1].content
+    assert "[1] 四、加大绿色金融产品创新" in prompt and "引导银行保险机构为黄河流域污染防治" in prompt
+
+
+def test_generative_request_without_a_model_falls_back(answerer) -> None:
+    a = answerer.answer("哪些措施支持黄河流域的生态保护？", generative=True)
+    assert a.mode == "extractive" and "no language model is configured" in a.warnings[0]
