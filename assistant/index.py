@@ -8,11 +8,14 @@ Layout::
     index/gen-000004/rows.jsonl      one line per vector row: which chunk, which view, the embedded text
     index/gen-000004/vectors.faiss   inner-product flat index over normalised vectors
     index/gen-000004/bm25/           bm25s statistics over the same rows
+    index/gen-000004/bm25-gloss/     bm25s statistics over each chunk's English gloss
 
 A build writes a new generation beside the live one and then replaces ``CURRENT`` atomically,
 so a crash at any point leaves a loadable index (the old one or the new one). Each chunk is
 indexed in several *views*: its Chinese text with the heading path, its English translation
-where the corpus has one, and each of its sentences. Unchanged documents keep their vectors.
+where the corpus has one, and each of its sentences; each chunk also gets an English *gloss* (the
+termbase's English for the Chinese terms it uses) for keyword search from English questions.
+Unchanged documents keep their vectors; so does any view whose text did not change.
 
 Example:
     >>> from assistant.config import Settings
@@ -44,10 +47,11 @@ from assistant.corpus import Document, load_corpus
 from assistant.embedding import Embedder, model_id
 from assistant.errors import IndexNotFoundError, ModelMismatchError, StaleIndexError
 from assistant.fileio import fsync_dir, read_jsonl, write_json, write_jsonl, write_text
+from assistant.termbase import Termbase, load_termbase, termbase_files
 from assistant.text import sentence_spans, to_simplified
 from assistant.tokenization import TOKENIZER_VERSION, tokenize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 VIEWS = ("text", "translation", "sentence")
 _MIN_SENTENCE_CHARS = 12
@@ -79,7 +83,8 @@ class LoadedIndex:
     chunks: list[dict[str, Any]]
     rows: list[Row]
     vectors: Any  # faiss.Index
-    bm25: Any  # bm25s.BM25
+    bm25: Any  # bm25s.BM25 over the rows' text and translation views
+    gloss_bm25: Any  # bm25s.BM25 over the chunks' English glosses, one document per chunk
 
     @property
     def model(self) -> str:
@@ -121,8 +126,9 @@ class BuildReport:
         )
 
 
-def chunk_records(doc: Document, max_chars: int) -> list[dict[str, Any]]:
-    """The chunk store records of one document: chunk fields, document metadata and translation."""
+def chunk_records(doc: Document, max_chars: int, termbase: Termbase | None = None) -> list[dict[str, Any]]:
+    """The chunk store records of one document: chunk fields, document metadata, translation, and
+    an English gloss (the termbase's English for the Chinese terms the chunk uses)."""
     parsed = parse(doc.doc_id, doc.read_text(), max_chars=max_chars)
     meta = doc.metadata()
     if parsed.metadata.get("source") and not meta.get("source"):
@@ -136,6 +142,8 @@ def chunk_records(doc: Document, max_chars: int) -> list[dict[str, Any]]:
                 rec["translation"] = " ".join(en for _, en in pairs)
                 rec["translation_pairs"] = [list(p) for p in pairs]
                 rec["heading_en"] = doc.translation.heading_for(chunk.path)
+        if termbase is not None and doc.language == "zh":
+            rec["gloss"] = termbase.gloss(f"{chunk.heading}\n{chunk.text}")
         records.append(rec)
     return records
 
@@ -165,8 +173,9 @@ def chunk_rows(index: int, rec: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _fingerprint(doc: Document, settings: Settings) -> str:
-    return f"{doc.fingerprint()}:{settings.max_chunk_chars}"
+def _fingerprint(doc: Document, settings: Settings, termbase: Termbase) -> str:
+    """Changes when anything a document's chunks depend on changes: its files, chunking, termbase."""
+    return f"{doc.fingerprint()}:{settings.max_chunk_chars}:{termbase.fingerprint()[:8]}:{TOKENIZER_VERSION}"
 
 
 def _now() -> str:
@@ -213,18 +222,20 @@ def load_index(index_dir: str | os.PathLike[str], *, expect_model: str | None = 
         rows = [Row(**r) for r in read_jsonl(gen / "rows.jsonl")]
         vectors = faiss.read_index(str(gen / "vectors.faiss"))
         bm25 = bm25s.BM25.load(str(gen / "bm25"), load_vocab=True)
+        gloss = bm25s.BM25.load(str(gen / "bm25-gloss"), load_vocab=True)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise StaleIndexError(
             f"the index in {folder}/ is incomplete or corrupt ({exc}); rebuild it with `assistant index --rebuild`"
         ) from exc
     if vectors.ntotal != len(rows) or len(chunks) != manifest.get("chunk_count"):
         raise StaleIndexError(f"the index in {folder}/ is inconsistent; rebuild it with `assistant index --rebuild`")
-    return LoadedIndex(gen, manifest, chunks, rows, vectors, bm25)
+    return LoadedIndex(gen, manifest, chunks, rows, vectors, bm25, gloss)
 
 
 def stale_documents(index: LoadedIndex, settings: Settings) -> list[str]:
     """Ids of documents added, changed or removed in the corpus since the index was built."""
-    current = {d.doc_id: _fingerprint(d, settings) for d in load_corpus(settings.corpus_dir)}
+    termbase = load_termbase(tuple(str(p) for p in termbase_files(settings)))
+    current = {d.doc_id: _fingerprint(d, settings, termbase) for d in load_corpus(settings.corpus_dir)}
     indexed = {k: v["fingerprint"] for k, v in index.manifest["documents"].items()}
     return sorted(k for k in current.keys() | indexed.keys() if current.get(k) != indexed.get(k))
 
@@ -245,7 +256,11 @@ def build_index(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """Bring the index up to date with the corpus; re-embed only documents that changed.
+    """Bring the index up to date with the corpus, embedding only what changed.
+
+    Unchanged documents keep their chunks and vectors. A changed document is chunked again, and
+    only views whose text changed are embedded (the others keep their vectors), so editing one
+    clause, or the termbase, costs little.
 
     Args:
         settings: Paths, model and chunking settings.
@@ -258,6 +273,7 @@ def build_index(
     index_dir = Path(settings.index_dir)
     with _build_lock(index_dir):
         docs = load_corpus(settings.corpus_dir)
+        termbase = load_termbase(tuple(str(p) for p in termbase_files(settings)))
         old = None
         if not rebuild and current_generation(index_dir) is not None:
             with contextlib.suppress(StaleIndexError, ModelMismatchError, IndexNotFoundError):
@@ -266,91 +282,98 @@ def build_index(
         report = BuildReport(changed=False)
         records: list[dict[str, Any]] = []
         rows: list[Row] = []
-        reuse: list[tuple[int, int]] = []  # (new row, old row)
-        new_rows: list[int] = []
         doc_entries: dict[str, dict[str, Any]] = {}
         for doc in docs:
-            fp = _fingerprint(doc, settings)
+            fp = _fingerprint(doc, settings, termbase)
             prev = old_docs.get(doc.doc_id)
             if old is not None and prev and prev["fingerprint"] == fp:
-                recs, pairs = _reuse(old, doc.doc_id)
-                base = len(records)
-                records.extend(recs)
-                for old_row, row in pairs:
-                    reuse.append((len(rows), old_row))
-                    rows.append(Row(base + row.chunk, row.view, row.text, row.lang))
+                recs, doc_rows = _reuse(old, doc.doc_id)
                 report.reused.append(doc.doc_id)
                 doc_entries[doc.doc_id] = prev
-                continue
-            recs = chunk_records(doc, settings.max_chunk_chars)
+            else:
+                recs = chunk_records(doc, settings.max_chunk_chars, termbase)
+                doc_rows = [row for i, rec in enumerate(recs) for row in chunk_rows(i, rec)]
+                (report.updated if prev else report.added).append(doc.doc_id)
+                doc_entries[doc.doc_id] = {
+                    "fingerprint": fp,
+                    "title": doc.title,
+                    "date": doc.date,
+                    "issuer": doc.issuer,
+                    "language": doc.language,
+                    "chunks": len(recs),
+                    "clauses": len({r["clause_id"] for r in recs}),
+                    "indexed_at": _now(),
+                }
             base = len(records)
-            for i, rec in enumerate(recs):
-                records.append(rec)
-                for row in chunk_rows(base + i, rec):
-                    new_rows.append(len(rows))
-                    rows.append(row)
-            (report.updated if prev else report.added).append(doc.doc_id)
-            doc_entries[doc.doc_id] = {
-                "fingerprint": fp,
-                "title": doc.title,
-                "date": doc.date,
-                "issuer": doc.issuer,
-                "language": doc.language,
-                "chunks": len(recs),
-                "clauses": len({r["clause_id"] for r in recs}),
-                "indexed_at": _now(),
-            }
+            records.extend(recs)
+            rows.extend(Row(base + r.chunk, r.view, r.text, r.lang) for r in doc_rows)
         report.removed = sorted(set(old_docs) - {d.doc_id for d in docs})
         report.chunk_count, report.row_count = len(records), len(rows)
-        model_name = model_id(settings.model)
-        if (
-            old is not None
-            and not (report.added or report.updated or report.removed)
-            and old.manifest["model"] == model_name
-            and len(records) == len(old.chunks)
-        ):
+        if old is not None and not (report.added or report.updated or report.removed):
             return report
         report.changed = True
-        if new_rows:
-            embedder = embedder or Embedder.from_settings(settings)
-            log(
-                f"Embedding {len(new_rows)} views of {len({rows[i].chunk for i in new_rows})} chunks "
-                f"with {settings.model}…"
-            )
-            fresh = embedder.embed_passages([rows[i].text for i in new_rows], progress=progress)
-            dim = fresh.shape[1]
-            report.embedded_rows = len(new_rows)
-        else:
-            dim = int(old.manifest["dim"]) if old else 0
-            fresh = np.zeros((0, dim), dtype=np.float32)
-        vectors = np.zeros((len(rows), dim), dtype=np.float32)
-        if new_rows:
-            vectors[new_rows] = fresh
-        if reuse:
-            old_vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
-            vectors[[n for n, _ in reuse]] = old_vectors[[o for _, o in reuse]]
+        vectors = _vectors(rows, old, settings, embedder, progress, log)
+        report.embedded_rows = vectors.embedded
         manifest = {
             "format_version": FORMAT_VERSION,
-            "model": model_name,
-            "dim": dim,
+            "model": model_id(settings.model),
+            "dim": int(vectors.array.shape[1]),
             "chunk_count": len(records),
             "row_count": len(rows),
             "views": list(VIEWS),
             "tokenizer": TOKENIZER_VERSION,
+            "termbase": termbase.fingerprint(),
             "chunking": {"max_chars": settings.max_chunk_chars},
             "built_at": _now(),
             "documents": doc_entries,
         }
-        report.path = _write_generation(index_dir, manifest, records, rows, vectors)
+        report.path = _write_generation(index_dir, manifest, records, rows, vectors.array)
         return report
 
 
-def _reuse(old: LoadedIndex, doc_id: str) -> tuple[list[dict[str, Any]], list[tuple[int, Row]]]:
-    """An unchanged document's chunk records and (old row number, row with chunk renumbered from 0)."""
+@dataclass
+class _Vectors:
+    array: np.ndarray
+    embedded: int
+
+
+def _vectors(
+    rows: list[Row],
+    old: LoadedIndex | None,
+    settings: Settings,
+    embedder: Embedder | None,
+    progress: bool,
+    log: Callable[[str], None],
+) -> _Vectors:
+    """A vector per row: the old one where a row with the same view and text exists, else embedded."""
+    known: dict[tuple[str, str], int] = {}
+    old_vectors = None
+    if old is not None and old.vectors.ntotal:
+        old_vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+        known = {(r.view, r.text): i for i, r in enumerate(old.rows)}
+    missing = [i for i, r in enumerate(rows) if (r.view, r.text) not in known]
+    fresh = None
+    if missing:
+        embedder = embedder or Embedder.from_settings(settings)
+        chunks = len({rows[i].chunk for i in missing})
+        log(f"Embedding {len(missing)} views of {chunks} chunks with {settings.model}…")
+        fresh = embedder.embed_passages([rows[i].text for i in missing], progress=progress)
+    dim = fresh.shape[1] if fresh is not None else int(old.manifest["dim"]) if old else 1
+    array = np.zeros((len(rows), dim), dtype=np.float32)
+    if fresh is not None:
+        array[missing] = fresh
+    reused = [(i, known[(r.view, r.text)]) for i, r in enumerate(rows) if (r.view, r.text) in known]
+    if reused and old_vectors is not None:
+        array[[i for i, _ in reused]] = old_vectors[[j for _, j in reused]]
+    return _Vectors(array, len(missing))
+
+
+def _reuse(old: LoadedIndex, doc_id: str) -> tuple[list[dict[str, Any]], list[Row]]:
+    """An unchanged document's chunk records and rows (chunks numbered from 0)."""
     positions = [i for i, c in enumerate(old.chunks) if c["doc_id"] == doc_id]
     renumber = {old_i: new_i for new_i, old_i in enumerate(positions)}
-    pairs = [(i, Row(renumber[r.chunk], r.view, r.text, r.lang)) for i, r in enumerate(old.rows) if r.chunk in renumber]
-    return [old.chunks[i] for i in positions], pairs
+    rows = [Row(renumber[r.chunk], r.view, r.text, r.lang) for r in old.rows if r.chunk in renumber]
+    return [old.chunks[i] for i in positions], rows
 
 
 def _write_generation(
@@ -374,6 +397,9 @@ def _write_generation(
     bm25 = bm25s.BM25(k1=1.5, b=0.75)
     bm25.index([tokenize(rows[i].text) or [""] for i in bm25_row_ids(rows)] or [[""]], show_progress=False)
     bm25.save(str(tmp / "bm25"), show_progress=False)
+    gloss = bm25s.BM25(k1=1.5, b=0.75)
+    gloss.index([tokenize(r.get("gloss", "")) or [""] for r in records] or [[""]], show_progress=False)
+    gloss.save(str(tmp / "bm25-gloss"), show_progress=False)
     _fsync_tree(tmp)
     write_json(tmp / "manifest.json", manifest)
     os.replace(tmp, gen)

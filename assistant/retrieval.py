@@ -6,7 +6,9 @@ A question is scored through up to four *channels*, each giving every chunk a sc
   heading path, its English translation, each of its sentences);
 * ``bm25``    – best BM25 score of the question's tokens over the text and translation views;
 * ``dense_x`` – English questions only: the Chinese terms the termbase finds, embedded;
-* ``bm25_x``  – English questions only: the same Chinese terms as BM25 tokens.
+* ``bm25_x``  – English questions only: the same Chinese terms as BM25 tokens;
+* ``bm25_g``  – English questions only: BM25 over each chunk's English *gloss* (the termbase's
+  English for the Chinese terms the chunk uses), for chunks without a searched translation.
 
 Each channel's scores are standardised (z-scores over the searched chunks) and summed with
 weights that depend on the question's language (:data:`LANGUAGE_WEIGHTS`). Standardising keeps a
@@ -42,17 +44,17 @@ from assistant.errors import ClauseNotFoundError, DocumentNotFoundError, Invalid
 from assistant.index import LoadedIndex, bm25_row_ids, load_index, stale_documents
 from assistant.references import Reference, find_references, matches
 from assistant.scope import Scope
-from assistant.termbase import Termbase, load_termbase
+from assistant.termbase import Termbase, load_termbase, termbase_files
 from assistant.text import detect_language, to_simplified
 from assistant.tokenization import tokenize
 
 MODES = ("hybrid", "dense", "bm25")
-CHANNELS = ("dense", "bm25", "dense_x", "bm25_x")
+CHANNELS = ("dense", "bm25", "dense_x", "bm25_x", "bm25_g")
 
 #: Channel weights by question language, chosen on the dev split; results are flat around them.
 LANGUAGE_WEIGHTS: dict[str, dict[str, float]] = {
     "zh": {"dense": 1.0, "bm25": 1.0},
-    "en": {"dense": 1.0, "bm25": 1.0, "dense_x": 0.5, "bm25_x": 1.0},
+    "en": {"dense": 1.0, "bm25": 1.0, "dense_x": 0.5, "bm25_x": 1.0, "bm25_g": 1.0},
 }
 _EQUAL = dict.fromkeys(CHANNELS, 1.0)
 _QUERY_CACHE = 256
@@ -75,6 +77,8 @@ class SearchOptions:
         translations: Search the parallel English views where the corpus has them.
         sentences: Score a chunk without a searched translation by its best sentence too (dense).
         termbase: Add the Chinese terms of English questions (``dense_x`` / ``bm25_x`` channels).
+        glosses: Match English questions against the chunks' English glosses (``bm25_g``), where a
+            chunk has no searched translation.
         references: Rank a clause the question names (``第十一条``, ``clause 11``) first.
         scope: Favour the documents a question names by place or issuer ("the Shandong opinion").
         language_weights: Language-aware fusion weights (off: every channel weighs the same).
@@ -84,6 +88,7 @@ class SearchOptions:
     translations: bool = True
     sentences: bool = True
     termbase: bool = True
+    glosses: bool = True
     references: bool = True
     scope: bool = True
     language_weights: bool = True
@@ -94,7 +99,7 @@ class SearchOptions:
 
 
 #: Features that :class:`SearchOptions` can switch on or off, for ablation tables.
-FEATURES = ("translations", "sentences", "termbase", "references", "scope", "language_weights")
+FEATURES = ("translations", "sentences", "termbase", "glosses", "references", "scope", "language_weights")
 
 
 @dataclass
@@ -215,6 +220,7 @@ class Retriever:
         doc_meta = {c["doc_id"]: c for c in index.chunks}
         self._doc_names = {d: self.scope.document_names(meta) for d, meta in doc_meta.items()}
         self._chunk_doc = np.asarray([c["doc_id"] for c in index.chunks])
+        self._has_translation = np.asarray([bool(c.get("translation")) for c in index.chunks], dtype=bool)
         self._heading_tokens: dict[int, set[str]] = {}
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -251,7 +257,7 @@ class Retriever:
                 )
         if embedder is None:
             embedder = Embedder(index.model, cache_dir=settings.cache_dir)
-        termbase = load_termbase(tuple(str(p) for p in _termbase_files(settings)))
+        termbase = load_termbase(tuple(str(p) for p in termbase_files(settings)))
         return cls(index, embedder, termbase, SearchOptions(translations=settings.use_translations))
 
     def reloaded(self, settings: Settings | None = None) -> Retriever:
@@ -324,6 +330,8 @@ class Retriever:
                 if q.zh_terms:
                     tokens = [tok for term in q.zh_terms for tok in tokenize(term)]
                     channels["bm25_x"] = self._bm25(tokens, opts, translations=False)
+                if q.language == "en" and opts.glosses:
+                    channels["bm25_g"] = self._gloss(tokenize(q.normalized), translations=opts.translations)
             timings["bm25"] += time.perf_counter() - t
             t = time.perf_counter()
             results.append(self._fuse(q, channels, dense if dense_q is not None else None, opts, allowed, k))
@@ -452,6 +460,17 @@ class Retriever:
         keep = self._view_mask(translations)[self._bm25_rows]
         best, _ = self._per_chunk_max(scores[keep], self._bm25_rows[keep])
         return best
+
+    def _gloss(self, tokens: list[str], translations: bool) -> np.ndarray:
+        """BM25 over the chunks' English glosses; chunks with a searched translation are left out
+        (their English is searched directly)."""
+        scores = np.full(len(self.index.chunks), -np.inf)
+        if tokens:
+            with self._lock:
+                scores = self.index.gloss_bm25.get_scores(tokens).astype(np.float64)
+        if translations:
+            scores[self._has_translation] = -np.inf
+        return scores
 
     def _fuse(
         self,
@@ -583,8 +602,3 @@ def _names(chunk: dict[str, Any], ref: Reference) -> bool:
         first = chunk["path"].split(".")[0]
         return matches("section" if not first.startswith("s") else "heading", first, ref)
     return matches(chunk.get("kind", ""), parts[-1], ref)
-
-
-def _termbase_files(settings: Settings) -> list[Path]:
-    extra = Path(settings.corpus_dir) / "termbase.tsv"
-    return [*settings.termbase, *([extra] if extra.is_file() else [])]

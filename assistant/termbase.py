@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from assistant.config import Settings
 from assistant.errors import ConfigError
+from assistant.text import fold
 from assistant.tokenization import EN_STOPWORDS, english_words
 
 BUNDLED = "termbase.tsv"
@@ -48,6 +51,7 @@ class Termbase:
     def __init__(self) -> None:
         self._phrases: dict[tuple[str, ...], list[str]] = {}
         self._entries: dict[str, tuple[str, list[str]]] = {}  # zh -> (domain, english variants)
+        self._sorted: list[str] | None = None
         self.size = 0
 
     @classmethod
@@ -85,6 +89,7 @@ class Termbase:
     def add(self, zh: str, variants: Iterable[str], domain: str = "") -> None:
         """Add English ``variants`` for the Chinese term ``zh``."""
         variants = [v.strip() for v in variants if v.strip()]
+        self._sorted = None
         entry = self._entries.setdefault(zh, (domain, []))
         entry[1].extend(v for v in variants if v not in entry[1])
         for variant in variants:
@@ -118,6 +123,31 @@ class Termbase:
         """Chinese term → English variants, optionally only those of one ``domain``."""
         return {zh: list(v) for zh, (d, v) in self._entries.items() if domain is None or d == domain}
 
+    def gloss(self, chinese: str, max_variants: int = 4) -> str:
+        """English for the termbase terms found in Chinese text (the first ``max_variants`` of each).
+
+        Lets English keywords match a document that has no translation.
+
+        Example:
+            >>> tb = Termbase.from_rows([("黄河流域", "yellow river basin|yellow river", "green")])
+            >>> tb.gloss("支持黄河流域生态保护")
+            'yellow river basin yellow river'
+        """
+        text = fold(chinese)
+        return " ".join(v for zh in self._by_length() if zh in text for v in self._entries[zh][1][:max_variants])
+
+    def _by_length(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self._entries, key=lambda z: (-len(z), z))
+        return self._sorted
+
+    def fingerprint(self) -> str:
+        """A hash of the entries: changes when the termbase does."""
+        h = hashlib.sha256()
+        for zh in sorted(self._entries):
+            h.update(f"{zh}\t{'|'.join(self._entries[zh][1])}\n".encode())
+        return h.hexdigest()[:16]
+
     def chinese_terms(self, question: str) -> list[str]:
         """The Chinese terms for ``question``'s phrases, in order, without duplicates."""
         out: list[str] = []
@@ -134,6 +164,16 @@ def _content_words(text: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def load_termbase(paths: tuple[str, ...] = ()) -> Termbase:
-    """A cached :meth:`Termbase.load` (the same files are read once per process)."""
+def _load_cached(paths: tuple[str, ...], stamps: tuple[float, ...]) -> Termbase:
     return Termbase.load(paths)
+
+
+def load_termbase(paths: tuple[str, ...] = ()) -> Termbase:
+    """:meth:`Termbase.load`, cached per process until one of the files changes."""
+    return _load_cached(paths, tuple(Path(p).stat().st_mtime if Path(p).exists() else 0.0 for p in paths))
+
+
+def termbase_files(settings: Settings) -> list[Path]:
+    """The user's termbase files: those in the settings, and ``termbase.tsv`` in the corpus folder."""
+    extra = Path(settings.corpus_dir) / "termbase.tsv"
+    return [*settings.termbase, *([extra] if extra.is_file() else [])]

@@ -128,3 +128,10 @@ def test_subpoint_reference_follows_the_section_named(retriever) -> None:
     assert retriever.search("the second point on green finance in the Shenzhen article", k=1)[0].clause_id == (
         "sz-2025-reform:s2.二是"
     )
+
+
+def test_glosses_find_english_questions_without_translations(retriever) -> None:
+    question = "How can a small firm borrow against its receivables?"
+    with_glosses = retriever.search(question, k=3, translations=False)
+    assert with_glosses[0].clause_id == "cbirc-2023-shandong:六.十五"
+    assert with_glosses[0].scores["bm25_g"] > 1  # the gloss channel sees it clearly
