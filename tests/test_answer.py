@@ -27,8 +27,18 @@ def answerer(retriever, settings):
 
 
 def _hit(**kw) -> Hit:
-    base = dict(rank=1, score=5.0, clause_id="d:一.一", chunk_id="d:一.一", doc_id="d", path="一.一", kind="clause",
-                heading="一、总则 > （一）支持企业", text="（一）支持企业。加大信贷投放。", title="示例文件")
+    base = dict(
+        rank=1,
+        score=5.0,
+        clause_id="d:一.一",
+        chunk_id="d:一.一",
+        doc_id="d",
+        path="一.一",
+        kind="clause",
+        heading="一、总则 > （一）支持企业",
+        text="（一）支持企业。加大信贷投放。",
+        title="示例文件",
+    )
     return Hit(**{**base, **kw})
 
 
@@ -87,7 +97,9 @@ def test_bad_questions(answerer) -> None:
 def test_follow_up_uses_the_previous_question(answerer) -> None:
     assert is_follow_up("What about insurance?") and is_follow_up("那保险方面呢？")
     assert not is_follow_up("哪些措施支持黄河流域的生态保护？")
-    assert contextualize("那保险方面呢？", ["黄河流域生态保护有哪些措施"]) == "黄河流域生态保护有哪些措施 那保险方面呢？"
+    assert (
+        contextualize("那保险方面呢？", ["黄河流域生态保护有哪些措施"]) == "黄河流域生态保护有哪些措施 那保险方面呢？"
+    )
     assert contextualize("那保险方面呢？", []) == "那保险方面呢？"
     a = answerer.answer("What about insurance for that?", history=["Which measures support Yellow River ecology?"])
     assert a.query.startswith("Which measures support Yellow River ecology?")

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.evaluation import EvalArgs, calibrate_thresholds, run_evaluation
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory, settings, retriever):
+    out = tmp_path_factory.mktemp("reports")
+    args = EvalArgs(split="dev", modes=("hybrid",), ablation=False, name="r1", out=out, min_recall5=0.5, min_mrr=1.01)
+    first = run_evaluation(args, settings, retriever=retriever, log=lambda _: None)
+    again = run_evaluation(EvalArgs(split="dev", modes=("hybrid",), ablation=False, plots=False, name="r2", out=out),
+                           settings, retriever=retriever, log=lambda _: None)
+    return out, first, again
+
+
+def test_report_files_and_sections(reports) -> None:
+    out, first, _ = reports
+    assert {p.name for p in first.paths} == {"r1.md", "r1.json", "r1-recall.png", "r1-modes.png"}
+    md = (out / "r1.md").read_text(encoding="utf-8")
+    for heading in ("## Modes by query language", "## Answering", "## Latency per stage", "## Per question"):
+        assert heading in md
+    assert (out / "r1-recall.png").read_bytes()[:4] == b"\x89PNG"
+    data = json.loads((out / "r1.json").read_text(encoding="utf-8"))
+    assert [c["name"] for c in data["configs"]] == ["hybrid", "hybrid · no translations"]
+    assert set(data["configs"][0]["metrics"]["all"]) >= {"recall@1", "recall@5", "mrr@10", "ndcg@10", "n"}
+    assert {"zh", "en"} <= set(data["configs"][0]["metrics"])
+    assert data["latency"]["embed"]["p50_ms"] > 0 and data["index"]["bytes"] > 0
+
+
+def test_per_question_table_is_worst_first(reports) -> None:
+    out, first, _ = reports
+    md = (out / "r1.md").read_text(encoding="utf-8")
+    table = [row for row in md.split("## Per question")[1].splitlines() if row.startswith("|")][2:]
+    ranks = [row.split("|")[1].strip() for row in table]
+    order = [99 if r == "miss" else int(r) for r in ranks]
+    assert order == sorted(order, reverse=True)
+
+
+def test_bars_and_reproducibility(reports) -> None:
+    _, first, again = reports
+    assert first.failures() == [f"MRR@10 {first.main.metrics['all']['mrr@10']:.3f} < 1.01"]
+    assert again.failures() == []
+    assert first.main.metrics == again.main.metrics  # same corpus, model and gold set: same numbers
+
+
+def test_answering_rates_are_reported(reports) -> None:
+    _, first, _ = reports
+    for lang in ("zh", "en"):
+        row = first.answering[lang]
+        assert row["n_gold"] > 0 and row["n_ooc"] > 0 and 0 <= row["false_answers"] <= row["n_ooc"]
+
+
+def test_calibration_picks_the_threshold_with_fewest_errors() -> None:
+    sims = {"zh": {"gold": [0.90, 0.92, 0.95], "ooc": [0.80, 0.85, 0.91]}}
+    result = calibrate_thresholds(sims)["zh"]
+    assert result["errors"] == 1 and 0.85 < result["threshold"] <= 0.90
+
+
+def test_committed_corpus_export_matches_the_index(retriever, tmp_path: Path) -> None:
+    from assistant.evaluation import export_corpus
+
+    export_corpus(retriever, tmp_path / "corpus.jsonl")
+    committed = Path(__file__).resolve().parents[1] / "eval" / "corpus.jsonl"
+    assert (tmp_path / "corpus.jsonl").read_text(encoding="utf-8") == committed.read_text(encoding="utf-8")
