@@ -152,6 +152,7 @@ class Answerer:
 
     @property
     def generative_available(self) -> bool:
+        """Whether an LLM endpoint is configured, so ``answer(..., generative=True)`` uses it."""
         return self.llm is not None
 
     def answer(
@@ -176,6 +177,15 @@ class Answerer:
 
         Raises:
             InvalidQueryError: The question is empty or too long.
+
+        Example:
+            >>> a = answerer.answer("哪些措施支持黄河流域的生态保护？")             # doctest: +SKIP
+            >>> print(a.text.splitlines()[0]); a.citations[0].hit.clause_id       # doctest: +SKIP
+            相关条款如下：
+            'cbirc-2023-shandong:四.十一'
+            >>> a = answerer.answer("What about insurance?", history=["Yellow River ecology?"])  # doctest: +SKIP
+            >>> a.query                                                            # doctest: +SKIP
+            'Yellow River ecology? What about insurance?'
         """
         question = validate_query(question)
         language = detect_language(question)

@@ -10,7 +10,7 @@ Example:
     >>> mrr_at(ranked, {"b": 2}, 10)
     0.5
     >>> round(ndcg_at(ranked, {"a": 1, "b": 2}, 10), 3)
-    0.797
+    0.86
 """
 
 from __future__ import annotations

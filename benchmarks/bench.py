@@ -44,16 +44,27 @@ def _env(**extra: str) -> dict[str, str]:
 def bench_build(tmp: Path) -> float:
     env = _env(ASSISTANT_CACHE_DIR=str(tmp / "cache"), ASSISTANT_INDEX_DIR=str(tmp / "index"))
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "assistant", "index", "--no-progress"], env=env, check=True,
-                   cwd=ROOT, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "assistant", "index", "--no-progress"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
     return time.perf_counter() - t
 
 
 def bench_batch(index_dir: Path, n: int = 60) -> float:
     env = _env(ASSISTANT_INDEX_DIR=str(index_dir))
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "assistant", "search", "--json"], input="\n".join(_questions(n)),
-                         text=True, env=env, cwd=ROOT, capture_output=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "search", "--json"],
+        input="\n".join(_questions(n)),
+        text=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+    )
     elapsed = time.perf_counter() - t
     answered = sum(1 for line in out.stdout.splitlines() if '"hits"' in line)
     if answered != n:
@@ -87,8 +98,13 @@ def bench_app(index_dir: Path) -> float:
     port = _free_port()
     env = _env(ASSISTANT_INDEX_DIR=str(index_dir))
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while time.perf_counter() - t < 120:
             try:

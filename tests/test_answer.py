@@ -135,11 +135,11 @@ def test_prompt_holds_the_numbered_clauses() -> None:
 def test_generative_mode_with_a_fake_chat_model(retriever, settings) -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    class Recording(FakeListChatModel):
-        seen: list = []
+    seen: list = []
 
+    class Recording(FakeListChatModel):
         def _call(self, messages, stop=None, run_manager=None, **kwargs):
-            self.seen.append(messages)
+            seen.append(messages)
             return super()._call(messages, stop=stop, run_manager=run_manager, **kwargs)
 
     llm = Recording(responses=["银行保险机构应为黄河流域生态保护提供融资和保险支持 [1]，另见 [9]。"])
@@ -148,7 +148,7 @@ def test_generative_mode_with_a_fake_chat_model(retriever, settings) -> None:
     assert "[9]" not in a.text and "[1]" in a.text
     assert a.warnings == ["removed citation [9]: it points to no retrieved clause"]
     assert [c.hit.clause_id for c in a.citations] == [YELLOW_RIVER]
-    prompt = llm.seen[0][-1].content
+    prompt = seen[0][-1].content
     assert "[1] 四、加大绿色金融产品创新" in prompt and "引导银行保险机构为黄河流域污染防治" in prompt
 
 

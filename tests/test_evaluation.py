@@ -13,8 +13,12 @@ def reports(tmp_path_factory: pytest.TempPathFactory, settings, retriever):
     out = tmp_path_factory.mktemp("reports")
     args = EvalArgs(split="dev", modes=("hybrid",), ablation=False, name="r1", out=out, min_recall5=0.5, min_mrr=1.01)
     first = run_evaluation(args, settings, retriever=retriever, log=lambda _: None)
-    again = run_evaluation(EvalArgs(split="dev", modes=("hybrid",), ablation=False, plots=False, name="r2", out=out),
-                           settings, retriever=retriever, log=lambda _: None)
+    again = run_evaluation(
+        EvalArgs(split="dev", modes=("hybrid",), ablation=False, plots=False, name="r2", out=out),
+        settings,
+        retriever=retriever,
+        log=lambda _: None,
+    )
     return out, first, again
 
 
@@ -33,7 +37,7 @@ def test_report_files_and_sections(reports) -> None:
 
 
 def test_per_question_table_is_worst_first(reports) -> None:
-    out, first, _ = reports
+    out, _, _ = reports
     md = (out / "r1.md").read_text(encoding="utf-8")
     table = [row for row in md.split("## Per question")[1].splitlines() if row.startswith("|")][2:]
     ranks = [row.split("|")[1].strip() for row in table]

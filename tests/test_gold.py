@@ -42,10 +42,16 @@ def _append(path: Path, line: str) -> int:
 @pytest.mark.parametrize(
     ("file", "line", "message"),
     [
-        ("queries.jsonl", '{"_id": "zh-001", "text": "重复", "metadata": {"language": "zh", "split": "dev"}}',
-         "duplicate question id zh-001"),
-        ("queries.jsonl", '{"_id": "zh-999", "text": "  ", "metadata": {"language": "zh", "split": "dev"}}',
-         "question zh-999 is empty"),
+        (
+            "queries.jsonl",
+            '{"_id": "zh-001", "text": "重复", "metadata": {"language": "zh", "split": "dev"}}',
+            "duplicate question id zh-001",
+        ),
+        (
+            "queries.jsonl",
+            '{"_id": "zh-999", "text": "  ", "metadata": {"language": "zh", "split": "dev"}}',
+            "question zh-999 is empty",
+        ),
         ("queries.jsonl", '{"_id": "zh-998", "text": "broken', "malformed JSON"),
         ("qrels/dev.tsv", "zh-001\tcbirc-2023-shandong:九.九十\t2", "unknown clause id cbirc-2023-shandong:九.九十"),
         ("qrels/dev.tsv", "zz-404\tcbirc-2023-shandong:四.十一\t2", "unknown question id zz-404"),
@@ -61,5 +67,5 @@ def test_bad_gold_data_names_file_and_line(tmp_path: Path, file: str, line: str,
 
 
 def test_missing_files_are_reported(tmp_path: Path) -> None:
-    with pytest.raises(GoldSetError, match="queries.jsonl: missing"):
+    with pytest.raises(GoldSetError, match=r"queries\.jsonl: missing"):
         load_gold(tmp_path)
