@@ -36,8 +36,8 @@ HEADING_SEPARATOR = " > "
 _N = f"[{CN_NUM}]+"
 _MARKERS: list[tuple[str, re.Pattern[str]]] = [
     ("chapter", re.compile(rf"^第({_N}|\d+)章[ \t\u3000]*(.*)$")),
-    ("part", re.compile(rf"^第({_N}|\d+)节[ \t\u3000]*(.*)$")),
-    ("article", re.compile(rf"^第({_N}|\d+)条[ \t\u3000]*(.*)$")),
+    ("part", re.compile(rf"^第({_N}|\d+)[节節][ \t\u3000]*(.*)$")),  # traditional 節 and 條 too
+    ("article", re.compile(rf"^第({_N}|\d+)[条條][ \t\u3000]*(.*)$")),
     ("section", re.compile(rf"^({_N})、[ \t\u3000]*(.*)$")),
     ("clause", re.compile(rf"^[（(]({_N})[）)][ \t\u3000]*(.*)$")),
     ("item", re.compile(r"^(\d{1,3})[.．、][ \t\u3000]*(\D.*)$")),

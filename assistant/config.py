@@ -49,6 +49,7 @@ class Settings:
         eval_dir: The gold set and its reports.
         model: A sentence-transformers model name or local path, or :data:`BUNDLED_MODEL`.
         max_chunk_chars: Clauses longer than this are split at sentence ends.
+        max_document_bytes: Largest file ``assistant add`` accepts (default 20 MB).
         termbase: Extra termbase files (TSV) used besides the bundled one.
         use_translations: Whether parallel English text found in the corpus is indexed and searched.
         min_similarity_zh: Below this best cosine a Chinese question gets "no relevant clause found"
@@ -66,6 +67,7 @@ class Settings:
     eval_dir: Path = Path("eval")
     model: str = BUNDLED_MODEL
     max_chunk_chars: int = 500
+    max_document_bytes: int = 20 * 1024 * 1024
     termbase: tuple[Path, ...] = ()
     use_translations: bool = True
     min_similarity_zh: float = 0.86

@@ -19,6 +19,18 @@ class CorpusError(AssistantError):
     """A corpus document or its metadata cannot be read or is invalid."""
 
 
+class UnsupportedFormatError(CorpusError):
+    """A file to add is not in a format the assistant reads (txt, md, docx, pdf, html)."""
+
+
+class DocumentTooLargeError(CorpusError):
+    """A file to add is over the size limit (setting ``max_document_bytes``)."""
+
+
+class DuplicateDocumentError(CorpusError):
+    """A file to add has the same content as a document already in the corpus."""
+
+
 class DocumentNotFoundError(AssistantError, KeyError):
     """No document has the given id."""
 

@@ -385,8 +385,9 @@ def _write_generation(
     live = current_generation(index_dir)
     numbers = [int(p.name.split("-")[1]) for p in index_dir.glob("gen-*") if p.name.split("-")[1].isdigit()]
     gen = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
+    for leftover in index_dir.glob(".*.tmp"):  # from a build that was killed (we hold the build lock)
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
     tmp = index_dir / f".{gen.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     write_jsonl(tmp / "chunks.jsonl", records)
     write_jsonl(tmp / "rows.jsonl", [r.__dict__ for r in rows])

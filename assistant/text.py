@@ -29,7 +29,7 @@ CN_NUM = "〇零一二三四五六七八九十百千两"
 HEADING_MAX_CHARS = 40
 #: Lines that open a structural unit (and so never continue the previous line).
 STRUCTURE_START = re.compile(
-    rf"^\s*(?:[{CN_NUM}]+、|[（(][{CN_NUM}]+[）)]|第[{CN_NUM}\d]+[章节条款]|[一二三四五六七八九十]+是|\d+[.．、]\D|[（(]\d+[）)])"
+    rf"^\s*(?:[{CN_NUM}]+、|[（(][{CN_NUM}]+[）)]|第[{CN_NUM}\d]+[章节条款節條]|[一二三四五六七八九十]+是|\d+[.．、]\D|[（(]\d+[）)])"
 )
 
 
