@@ -23,13 +23,16 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from assistant.config import Settings
+from assistant.index import current_generation
 from assistant.retrieval import Hit, Retriever, validate_query
 from assistant.text import detect_language, sentence_spans, shorten, to_simplified
 from assistant.tokenization import tokenize
@@ -265,6 +268,68 @@ class Answerer:
             if text_row is not None:
                 out[to_simplified(hit.text.strip())] = index.vectors.reconstruct(text_row)
         return out
+
+
+T = TypeVar("T")
+
+
+class LiveAnswerer:
+    """The answerer a long-running process serves with, replaced atomically when the index changes.
+
+    The chat UI and the HTTP API each hold one, the same one when they run in one process, so a
+    document added or removed through either is seen by both. A request takes :attr:`current` once
+    and uses it to the end, so it never mixes two indexes.
+
+    Args:
+        answerer: The answerer to start with.
+        settings: Where the index is (for reloading).
+
+    Example:
+        >>> live = LiveAnswerer(Answerer(Retriever.load()), Settings.load())       # doctest: +SKIP
+        >>> live.change(lambda r: add_documents(["new.docx"], live.settings, embedder=r.embedder))  # doctest: +SKIP
+        >>> live.current.answer("新文件第三条讲了什么")                                  # doctest: +SKIP
+    """
+
+    def __init__(self, answerer: Answerer, settings: Settings) -> None:
+        self.settings = settings
+        self._answerer = answerer
+        self._lock = threading.Lock()
+        self._change_lock = threading.RLock()  # one corpus change (and reload) at a time
+
+    @property
+    def current(self) -> Answerer:
+        """The answerer to serve the next request with."""
+        with self._lock:
+            return self._answerer
+
+    def reload(self) -> Answerer:
+        """Serve the index as it is on disk now, keeping the loaded model, LLM and answer settings."""
+        with self._change_lock:
+            old = self.current
+            fresh = Answerer(
+                old.retriever.reloaded(self.settings),
+                self.settings,
+                llm=old.llm,
+                max_clauses=old.max_clauses,
+                max_sentences=old.max_sentences,
+            )
+            with self._lock:
+                self._answerer = fresh
+            return fresh
+
+    def change(self, update: Callable[[Retriever], T]) -> T:
+        """Run ``update(retriever)``, which changes the corpus and the index, then serve the new index.
+
+        Changes are serialised. The index is reloaded also after a failed update, in case it was
+        rebuilt before failing, but not after an update that left it as it was.
+        """
+        with self._change_lock:
+            retriever = self.current.retriever
+            try:
+                return update(retriever)
+            finally:
+                if current_generation(Path(self.settings.index_dir)) != retriever.index.path:
+                    self.reload()
 
 
 def _squeeze(text: str) -> str:

@@ -39,10 +39,9 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exception_handlers import http_exception_handler
@@ -52,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import __version__
-from assistant.answer import Answerer
+from assistant.answer import Answerer, LiveAnswerer
 from assistant.config import MAX_QUERY_CHARS, Settings
 from assistant.errors import (
     AssistantError,
@@ -69,8 +68,7 @@ from assistant.errors import (
     StaleIndexError,
     UnsupportedFormatError,
 )
-from assistant.index import current_generation
-from assistant.retrieval import Retriever, validate_query
+from assistant.retrieval import Retriever, open_retriever, validate_query
 
 #: Most clauses one request may ask for.
 MAX_K = 50
@@ -357,111 +355,30 @@ _NO_INDEX = {409: _error("The index does not match the corpus or the model."), 5
 # -- shared state ---------------------------------------------------------------------------------
 
 
-class AnswererHolder(Protocol):
-    """Keeps the current answerer and replaces it atomically (the chat UI's ``ChatService`` is one)."""
-
-    @property
-    def answerer(self) -> Answerer: ...
-
-    def swap(self, answerer: Answerer) -> None: ...
-
-
 class Service:
-    """What the endpoints share: the settings and the current retriever and answerer.
-
-    The pair is replaced atomically under a lock (:meth:`reload`); a request takes both with
-    :meth:`current` and uses them to the end, so it never mixes two indexes.
+    """What the endpoints share: the settings and the live answerer (and through it, the retriever).
 
     Args:
         settings: Paths and thresholds.
-        answerer: The answerer (its retriever is the one searched).
+        live: The live answerer; the chat UI shares it when mounted in the same process.
     """
 
-    def __init__(self, settings: Settings, answerer: Answerer) -> None:
+    def __init__(self, settings: Settings, live: LiveAnswerer) -> None:
         self.settings = settings
-        self._holder: AnswererHolder = _Holder(answerer)
-        self._change_lock = threading.Lock()  # one corpus change (and reload) at a time
-
-    def share(self, holder: AnswererHolder) -> None:
-        """Keep the answerer in ``holder`` from now on (e.g. the chat UI's ``ChatService``), so that
-        corpus changes made through either the API or the UI are seen by both."""
-        holder.swap(self.answerer)
-        self._holder = holder
+        self.live = live
 
     def current(self) -> tuple[Retriever, Answerer]:
-        """The retriever and answerer to serve the next request with."""
-        answerer = self._holder.answerer
+        """The retriever and answerer to serve the next request with (always a matching pair)."""
+        answerer = self.live.current
         return answerer.retriever, answerer
 
     @property
     def retriever(self) -> Retriever:
         return self.current()[0]
 
-    @property
-    def answerer(self) -> Answerer:
-        return self.current()[1]
-
-    def reload(self) -> Retriever:
-        """Swap in a retriever over the index as it is on disk now (sharing the loaded model)."""
-        with self._change_lock:
-            return self._reload()
-
     def change(self, update: Callable[[Retriever], Any]) -> Any:
         """Run ``update(retriever)``, which changes the corpus and the index, then serve the new index."""
-        with self._change_lock:
-            retriever = self.retriever
-            try:
-                return update(retriever)
-            finally:
-                # Also after a failure, in case the index was rebuilt before it; not after a no-op.
-                if current_generation(Path(self.settings.index_dir)) != retriever.index.path:
-                    self._reload()
-
-    def _reload(self) -> Retriever:
-        old = self.answerer
-        fresh = old.retriever.reloaded(self.settings)
-        llm, clauses, sentences = old.llm, old.max_clauses, old.max_sentences
-        self._holder.swap(Answerer(fresh, self.settings, llm=llm, max_clauses=clauses, max_sentences=sentences))
-        return fresh
-
-
-class _Holder:
-    """The current answerer, replaced atomically."""
-
-    def __init__(self, answerer: Answerer) -> None:
-        self._answerer = answerer
-        self._lock = threading.Lock()
-
-    @property
-    def answerer(self) -> Answerer:
-        with self._lock:
-            return self._answerer
-
-    def swap(self, answerer: Answerer) -> None:
-        with self._lock:
-            self._answerer = answerer
-
-
-def load_retriever(settings: Settings, *, log: Callable[[str], None] | None = None) -> Retriever:
-    """The retriever for ``settings``; builds or updates the index first if it is missing or stale.
-
-    The embedding model is loaded once and shared by the build and the retriever.
-
-    Raises:
-        ModelMismatchError: The index was built with another model than ``settings.model``.
-        CorpusError: A corpus document cannot be read (while building).
-    """
-    from assistant.embedding import Embedder
-    from assistant.index import build_index
-
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    embedder = Embedder.from_settings(settings)
-    try:
-        return Retriever.load(settings=settings, embedder=embedder)
-    except (IndexNotFoundError, StaleIndexError) as exc:
-        log(f"{str(exc).split(';')[0]}; building it now…")
-    log(build_index(settings, embedder=embedder, progress=False, log=log).summary())
-    return Retriever.load(settings=settings, embedder=embedder)
+        return self.live.change(update)
 
 
 # -- the app --------------------------------------------------------------------------------------
@@ -490,10 +407,10 @@ def create_app(
     """
     settings = settings or Settings.load()
     if answerer is None:
-        answerer = Answerer(retriever or load_retriever(settings), settings)
+        answerer = Answerer(retriever or open_retriever(settings), settings)
     elif retriever is not None and answerer.retriever is not retriever:
         raise ConfigError("create_app: the answerer must use the retriever given")
-    service = Service(settings, answerer)
+    service = Service(settings, LiveAnswerer(answerer, settings))
 
     app = FastAPI(
         title="regrag-assistant",
@@ -743,10 +660,7 @@ def _mount_ui(app: FastAPI, service: Service) -> None:
 
     from assistant.ui import build_ui
 
-    blocks = build_ui(service.answerer, service.settings)
-    chat = getattr(blocks, "service", None)  # the UI's own holder of the answerer
-    if chat is not None:
-        service.share(chat)
+    blocks = build_ui(service.live, service.settings)  # the same live answerer: changes show on both sides
     app.state.ui = blocks
     gradio.mount_gradio_app(app, blocks, path="/")
 

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("feedback", help="work with the feedback log")
     fsub = p.add_subparsers(dest="feedback_command", metavar="ACTION", required=True)
-    fp = fsub.add_parser("export", help="turn feedback into gold-set candidates (queries.jsonl + qrels.tsv)")
+    fp = fsub.add_parser("export", help="turn feedback into gold-set candidates (queries.jsonl + qrels/*.tsv)")
     fp.add_argument("--out", type=Path, help="output folder (default: <data dir>/gold-candidates)")
 
     from assistant.evaluation import add_arguments as add_eval_arguments

@@ -597,6 +597,7 @@ def args_from(ns: argparse.Namespace) -> EvalArgs:
         plots=not ns.no_plots,
         min_recall5=ns.min_recall5,
         min_mrr=ns.min_mrr,
+        calibrate=ns.calibrate,
     )
 
 

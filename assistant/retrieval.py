@@ -27,11 +27,12 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,13 @@ import numpy as np
 
 from assistant.config import MAX_QUERY_CHARS, Settings
 from assistant.embedding import Embedder
-from assistant.errors import ClauseNotFoundError, DocumentNotFoundError, InvalidQueryError, StaleIndexError
+from assistant.errors import (
+    ClauseNotFoundError,
+    DocumentNotFoundError,
+    IndexNotFoundError,
+    InvalidQueryError,
+    StaleIndexError,
+)
 from assistant.index import LoadedIndex, bm25_row_ids, load_index, stale_documents
 from assistant.references import Reference, find_references, matches
 from assistant.scope import Scope
@@ -183,6 +190,26 @@ class ParsedQuery:
     references: list[Reference]
     zh_terms: list[str]
     names: set[str]
+
+
+def open_retriever(settings: Settings, *, log: Callable[[str], None] | None = None) -> Retriever:
+    """Load the model once and the index, building or updating the index first if it is missing or
+    out of date (what the chat UI and the HTTP API do at start-up).
+
+    Raises:
+        ModelMismatchError: The index was built with another model than ``settings.model``.
+        CorpusError: A corpus document cannot be read (while building).
+    """
+    from assistant.index import build_index
+
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    embedder = Embedder.from_settings(settings)
+    try:
+        return Retriever.load(settings=settings, embedder=embedder)
+    except (IndexNotFoundError, StaleIndexError) as exc:
+        log(f"{str(exc).split(';')[0]}; building it now (about a minute the first time)…")
+    log(build_index(settings, embedder=embedder, progress=False, log=lambda _: None).summary())
+    return Retriever.load(settings=settings, embedder=embedder)
 
 
 def validate_query(query: object) -> str:

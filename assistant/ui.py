@@ -43,11 +43,11 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.answer import NOT_FOUND, Answer, Answerer, Citation, clause_label
+from assistant.answer import NOT_FOUND, Answer, Answerer, Citation, LiveAnswerer, clause_label
 from assistant.config import MAX_QUERY_CHARS, Settings
 from assistant.errors import AssistantError
 from assistant.feedback import record_feedback
-from assistant.retrieval import MODES, Hit
+from assistant.retrieval import MODES, Hit, open_retriever
 from assistant.text import detect_language, shorten
 
 logger = logging.getLogger(__name__)
@@ -315,44 +315,24 @@ def _user_html(text: str) -> str:
 class ChatService:
     """What the UI's events call; one per app, shared by all browser sessions.
 
-    Holds the answerer (swapped for a new one after the corpus changes, under a lock) and the
-    settings. Per-session state (the conversation) is passed in and returned by each handler as a
-    list of *turns*, one dict per question: the question, the answer text, the cited and retrieved
-    clause ids, and the HTML shown for it.
+    Holds the live answerer (replaced after the corpus changes; shared with the HTTP API when both
+    run in one process) and the settings. Per-session state (the conversation) is passed in and
+    returned by each handler as a list of *turns*, one dict per question: the question, the answer
+    text, the cited and retrieved clause ids, and the HTML shown for it.
 
     Args:
-        answerer: Answers questions (an :class:`~assistant.answer.Answerer` or a stand-in for one).
+        answerer: Answers questions: an :class:`~assistant.answer.Answerer`, or a
+            :class:`~assistant.answer.LiveAnswerer` to share.
         settings: Data directory (feedback log, uploads, evaluation reports) and thresholds.
     """
 
-    def __init__(self, answerer: Answerer, settings: Settings) -> None:
-        self._answerer = answerer
+    def __init__(self, answerer: Answerer | LiveAnswerer, settings: Settings) -> None:
+        self.live = answerer if isinstance(answerer, LiveAnswerer) else LiveAnswerer(answerer, settings)
         self.settings = settings
-        self._lock = threading.Lock()
 
     @property
     def answerer(self) -> Answerer:
-        with self._lock:
-            return self._answerer
-
-    def swap(self, answerer: Answerer) -> None:
-        """Serve new questions with ``answerer`` (questions already running finish with the old one)."""
-        with self._lock:
-            self._answerer = answerer
-
-    def reload(self) -> None:
-        """Reload the index after a corpus change, keeping the loaded model and the LLM."""
-        old = self.answerer
-        fresh = old.retriever.reloaded(self.settings)
-        self.swap(
-            Answerer(
-                fresh,
-                self.settings,
-                llm=getattr(old, "llm", None),
-                max_clauses=getattr(old, "max_clauses", 3),
-                max_sentences=getattr(old, "max_sentences", 2),
-            )
-        )
+        return self.live.current
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -613,20 +593,21 @@ class ChatService:
             shutil.copyfile(src, dest)
             copies.append(dest)
         try:
-            results = add_documents(
-                copies,
-                self.settings,
-                meta=meta or None,
-                allowed_root=root,
-                embedder=self.answerer.retriever.embedder,
-                log=lambda msg: logger.info("%s", msg),
+            results = self.live.change(
+                lambda retriever: add_documents(
+                    copies,
+                    self.settings,
+                    meta=meta or None,
+                    allowed_root=root,
+                    embedder=retriever.embedder,
+                    log=lambda msg: logger.info("%s", msg),
+                )
             )
         except AssistantError as exc:
             return f"<p>Not added: {esc(exc)}</p>", False
         except Exception:
             logger.exception("adding documents failed")
             return "<p>Adding the documents failed unexpectedly (see the server log).</p>", False
-        self.reload()
         lines = []
         for r in results:
             warn = f" — {esc('; '.join(r.warnings))}" if getattr(r, "warnings", None) else ""
@@ -648,13 +629,12 @@ class ChatService:
                 *self.corpus_outputs(),
             )
         try:
-            remove_document(doc_id, self.settings, embedder=self.answerer.retriever.embedder)
+            self.live.change(lambda retriever: remove_document(doc_id, self.settings, embedder=retriever.embedder))
         except AssistantError as exc:
             return f"<p>Not removed: {esc(exc)}</p>", *self.corpus_outputs()
         except Exception:
             logger.exception("removing %s failed", doc_id)
             return "<p>Removing the document failed unexpectedly (see the server log).</p>", *self.corpus_outputs()
-        self.reload()
         return f"<p>Removed <code>{esc(doc_id)}</code>.</p>", *self.corpus_outputs()
 
     def corpus_outputs(self) -> tuple[Any, Any, Any]:
@@ -690,11 +670,12 @@ def chat_messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
 # -- the UI ---------------------------------------------------------------------------------------
 
 
-def build_ui(answerer: Answerer, settings: Settings) -> gr.Blocks:
+def build_ui(answerer: Answerer | LiveAnswerer, settings: Settings) -> gr.Blocks:
     """The Gradio app: Chat, Evaluation and Corpus tabs, and the ``/ask`` API endpoint.
 
     Args:
-        answerer: Answers questions; its retriever lists the documents for the filter.
+        answerer: Answers questions; its retriever lists the documents for the filter. Pass a
+            :class:`~assistant.answer.LiveAnswerer` to share it (the HTTP API does, when mounted).
         settings: Data directory (feedback, uploads, reports) and thresholds.
 
     Example:
@@ -877,20 +858,7 @@ def build_ui(answerer: Answerer, settings: Settings) -> gr.Blocks:
 
 def load_answerer(settings: Settings, *, log: Callable[[str], None] | None = None) -> Answerer:
     """Load the model once, build or update the index if it is missing or stale, and return an answerer."""
-    from assistant.embedding import Embedder
-    from assistant.errors import IndexNotFoundError, StaleIndexError
-    from assistant.index import build_index
-    from assistant.retrieval import Retriever
-
-    log = log or (lambda msg: print(msg, flush=True))
-    embedder = Embedder.from_settings(settings)
-    try:
-        retriever = Retriever.load(settings=settings, embedder=embedder)
-    except (IndexNotFoundError, StaleIndexError) as exc:
-        log(f"Building the index ({str(exc).split(';')[0]}); this takes about a minute…")
-        log(build_index(settings, embedder=embedder, progress=False, log=lambda _: None).summary())
-        retriever = Retriever.load(settings=settings, embedder=embedder)
-    return Answerer(retriever, settings)
+    return Answerer(open_retriever(settings, log=log or (lambda msg: print(msg, flush=True))), settings)
 
 
 def _is_loopback(host: str) -> bool:

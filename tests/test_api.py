@@ -286,7 +286,7 @@ def test_concurrent_requests_during_reloads_all_succeed(client, retriever) -> No
     def reload_repeatedly() -> None:
         nonlocal reloads
         while not stop.is_set() and reloads < 5:
-            service.reload()
+            service.live.reload()
             reloads += 1
 
     def one(i: int) -> tuple[str, list[str]]:
@@ -309,7 +309,7 @@ def test_concurrent_requests_during_reloads_all_succeed(client, retriever) -> No
     assert all(got == expected[q] for q, got in results)
     assert reloads >= 1 and service.retriever is not before
     assert service.retriever.embedder is before.embedder  # the model is loaded once
-    assert service.answerer.retriever is service.retriever
+    assert service.live.current.retriever is service.retriever
 
 
 # -- corpus management --------------------------------------------------------------------------------

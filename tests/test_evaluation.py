@@ -71,3 +71,37 @@ def test_committed_corpus_export_matches_the_index(retriever, tmp_path: Path) ->
     export_corpus(retriever, tmp_path / "corpus.jsonl")
     committed = Path(__file__).resolve().parents[1] / "eval" / "corpus.jsonl"
     assert (tmp_path / "corpus.jsonl").read_text(encoding="utf-8") == committed.read_text(encoding="utf-8")
+
+
+def test_command_line_options_reach_the_arguments() -> None:
+    import argparse
+
+    from assistant.evaluation import add_arguments, args_from
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    ns = parser.parse_args(
+        [
+            "--split",
+            "dev",
+            "--mode",
+            "bm25",
+            "--mode",
+            "dense",
+            "--calibrate",
+            "--no-ablation",
+            "--no-plots",
+            "--min-recall5",
+            "0.9",
+            "--min-mrr",
+            "0.8",
+            "--name",
+            "x",
+            "--k",
+            "20",
+        ]
+    )
+    args = args_from(ns)
+    assert (args.split, args.modes, args.k, args.name) == ("dev", ("bm25", "dense"), 20, "x")
+    assert args.calibrate and not args.ablation and not args.plots
+    assert (args.min_recall5, args.min_mrr) == (0.9, 0.8)
