@@ -71,8 +71,9 @@ _REFERENCE_BONUS = {"clause": 10.0, "subpoint": 10.0, "section": 5.0}
 #: apart from the other clauses named the same way (at most 3): "the third point on digital finance"
 #: picks the 三是 under the digital-finance heading.
 _HEADING_WORD_BONUS = 2.0
-#: Added to the clauses of documents the question names by place or issuer.
-_SCOPE_BONUS = 1.0
+#: Added to the clauses of documents the question names by place or issuer, per unit of total
+#: channel weight (English questions sum more channels, so their fused scores run larger).
+_SCOPE_BONUS = 0.5
 
 
 @dataclass(frozen=True)
@@ -582,7 +583,8 @@ class Retriever:
         if q.names:
             docs = {d for d, names in self._doc_names.items() if names & q.names}
             if docs and docs != set(self._chunk_doc[searched]):
-                fused[np.isin(self._chunk_doc, list(docs))] += _SCOPE_BONUS
+                total = sum(weights.get(c, 0.0) if opts.mode == "hybrid" else 1.0 for c in channels)
+                fused[np.isin(self._chunk_doc, list(docs))] += _SCOPE_BONUS * total
         fused[~searched] = -np.inf
         hits: list[Hit] = []
         seen: set[str] = set()
