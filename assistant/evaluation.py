@@ -130,12 +130,17 @@ def _configs(args: EvalArgs) -> list[tuple[str, SearchOptions]]:
                 on = getattr(default, feature)
                 sign = "−" if on else "+"
                 out.append((f"hybrid {sign} {feature.replace('_', ' ')}", SearchOptions(**{feature: not on})))
-        out.append(("hybrid − translations − termbase", SearchOptions(translations=False, termbase=False)))
+        # Sentences and glosses stand in for a missing translation: they act only without one.
+        for feature in ("sentences", "glosses", "termbase"):
+            out.append((f"{_NO_TRANSLATIONS} − {feature}", SearchOptions(translations=False, **{feature: False})))
     return out
 
 
+_NO_TRANSLATIONS = "hybrid · no translations"
+
+
 def _is_ablation(name: str) -> bool:
-    return name.startswith(("hybrid −", "hybrid +"))
+    return name.startswith(("hybrid −", "hybrid +", f"{_NO_TRANSLATIONS} −"))
 
 
 def _score(q: Question, ranked: list[str]) -> QuestionResult:
@@ -393,9 +398,11 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
         "",
         _markdown_table(_by_language_table(report, modes)),
         "",
-        "## Ablation (hybrid with one feature switched: − off, + on)",
+        "## Ablation (one feature switched: − off, + on)",
         "",
-        _markdown_table(_by_language_table(report, ["hybrid", *ablation])),
+        "Sentences and glosses stand in for a missing translation, so they act only without translations.",
+        "",
+        _markdown_table(_by_language_table(report, ["hybrid", _NO_TRANSLATIONS, *ablation])),
         "",
         "## Hybrid, all metrics",
         "",

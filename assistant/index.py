@@ -9,6 +9,7 @@ Layout::
     index/gen-000004/vectors.faiss   inner-product flat index over normalised vectors
     index/gen-000004/bm25/           bm25s statistics over the same rows
     index/gen-000004/bm25-gloss/     bm25s statistics over each chunk's English gloss
+    index/gen-000004/bm25-bigram/    bm25s statistics over character bigrams of each chunk's text
 
 A build writes a new generation beside the live one and then replaces ``CURRENT`` atomically,
 so a crash at any point leaves a loadable index (the old one or the new one). Each chunk is
@@ -49,9 +50,9 @@ from assistant.errors import IndexNotFoundError, ModelMismatchError, StaleIndexE
 from assistant.fileio import fsync_dir, read_jsonl, write_json, write_jsonl, write_text
 from assistant.termbase import Termbase, load_termbase, termbase_files
 from assistant.text import sentence_spans, to_simplified
-from assistant.tokenization import TOKENIZER_VERSION, tokenize
+from assistant.tokenization import TOKENIZER_VERSION, bigrams, tokenize
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 VIEWS = ("text", "translation", "sentence")
 _MIN_SENTENCE_CHARS = 12
@@ -85,6 +86,7 @@ class LoadedIndex:
     vectors: Any  # faiss.Index
     bm25: Any  # bm25s.BM25 over the rows' text and translation views
     gloss_bm25: Any  # bm25s.BM25 over the chunks' English glosses, one document per chunk
+    bigram_bm25: Any  # bm25s.BM25 over character bigrams of each chunk's heading and text
 
     @property
     def model(self) -> str:
@@ -223,13 +225,14 @@ def load_index(index_dir: str | os.PathLike[str], *, expect_model: str | None = 
         vectors = faiss.read_index(str(gen / "vectors.faiss"))
         bm25 = bm25s.BM25.load(str(gen / "bm25"), load_vocab=True)
         gloss = bm25s.BM25.load(str(gen / "bm25-gloss"), load_vocab=True)
+        pairs = bm25s.BM25.load(str(gen / "bm25-bigram"), load_vocab=True)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise StaleIndexError(
             f"the index in {folder}/ is incomplete or corrupt ({exc}); rebuild it with `assistant index --rebuild`"
         ) from exc
     if vectors.ntotal != len(rows) or len(chunks) != manifest.get("chunk_count"):
         raise StaleIndexError(f"the index in {folder}/ is inconsistent; rebuild it with `assistant index --rebuild`")
-    return LoadedIndex(gen, manifest, chunks, rows, vectors, bm25, gloss)
+    return LoadedIndex(gen, manifest, chunks, rows, vectors, bm25, gloss, pairs)
 
 
 def stale_documents(index: LoadedIndex, settings: Settings) -> list[str]:
@@ -398,6 +401,9 @@ def _write_generation(
     bm25 = bm25s.BM25(k1=1.5, b=0.75)
     bm25.index([tokenize(rows[i].text) or [""] for i in bm25_row_ids(rows)] or [[""]], show_progress=False)
     bm25.save(str(tmp / "bm25"), show_progress=False)
+    pairs = bm25s.BM25(k1=1.5, b=0.75)
+    pairs.index([bigrams(f"{r['heading']}\n{r['text']}") or [""] for r in records] or [[""]], show_progress=False)
+    pairs.save(str(tmp / "bm25-bigram"), show_progress=False)
     gloss = bm25s.BM25(k1=1.5, b=0.75)
     gloss.index([tokenize(r.get("gloss", "")) or [""] for r in records] or [[""]], show_progress=False)
     gloss.save(str(tmp / "bm25-gloss"), show_progress=False)

@@ -7,6 +7,8 @@ A question is scored through up to four *channels*, each giving every chunk a sc
 * ``bm25``    – best BM25 score of the question's tokens over the text and translation views;
 * ``dense_x`` – English questions only: the Chinese terms the termbase finds, embedded;
 * ``bm25_x``  – English questions only: the same Chinese terms as BM25 tokens;
+* ``bm25_c``  – Chinese questions only: BM25 over character bigrams, robust where a paraphrase
+  segments into other words than the text (``应收款`` / ``应收账款``);
 * ``bm25_g``  – English questions only: BM25 over each chunk's English *gloss* (the termbase's
   English for the Chinese terms the chunk uses), for chunks without a searched translation.
 
@@ -53,14 +55,14 @@ from assistant.references import Reference, find_references, matches
 from assistant.scope import Scope
 from assistant.termbase import Termbase, load_termbase, termbase_files
 from assistant.text import detect_language, to_simplified
-from assistant.tokenization import tokenize
+from assistant.tokenization import bigrams, tokenize
 
 MODES = ("hybrid", "dense", "bm25")
-CHANNELS = ("dense", "bm25", "dense_x", "bm25_x", "bm25_g")
+CHANNELS = ("dense", "bm25", "bm25_c", "dense_x", "bm25_x", "bm25_g")
 
 #: Channel weights by question language, chosen on the dev split; results are flat around them.
 LANGUAGE_WEIGHTS: dict[str, dict[str, float]] = {
-    "zh": {"dense": 1.0, "bm25": 1.0},
+    "zh": {"dense": 1.0, "bm25": 1.0, "bm25_c": 0.5},
     "en": {"dense": 1.0, "bm25": 1.0, "dense_x": 0.5, "bm25_x": 1.0, "bm25_g": 1.0},
 }
 _EQUAL = dict.fromkeys(CHANNELS, 1.0)
@@ -87,6 +89,7 @@ class SearchOptions:
         termbase: Add the Chinese terms of English questions (``dense_x`` / ``bm25_x`` channels).
         glosses: Match English questions against the chunks' English glosses (``bm25_g``), where a
             chunk has no searched translation.
+        bigrams: Match Chinese questions by character bigrams too (``bm25_c``).
         references: Rank a clause the question names (``第十一条``, ``clause 11``) first.
         scope: Favour the documents a question names by place or issuer ("the Shandong opinion").
         language_weights: Language-aware fusion weights (off: every channel weighs the same).
@@ -97,6 +100,7 @@ class SearchOptions:
     sentences: bool = True
     termbase: bool = True
     glosses: bool = True
+    bigrams: bool = True
     references: bool = True
     scope: bool = True
     language_weights: bool = True
@@ -107,7 +111,7 @@ class SearchOptions:
 
 
 #: Features that :class:`SearchOptions` can switch on or off, for ablation tables.
-FEATURES = ("translations", "sentences", "termbase", "glosses", "references", "scope", "language_weights")
+FEATURES = ("translations", "sentences", "termbase", "glosses", "bigrams", "references", "scope", "language_weights")
 
 
 @dataclass
@@ -395,7 +399,10 @@ class Retriever:
             channels: dict[str, np.ndarray] = {}
             t = time.perf_counter()
             if dense_q is not None:
-                dense = self._dense(dense_q[i], translations=opts.translations, sentences=opts.sentences)
+                cross = q.language == "en"  # translations and sentence stand-ins serve cross-lingual matching
+                dense = self._dense(
+                    dense_q[i], translations=opts.translations and cross, sentences=opts.sentences and cross
+                )
                 channels["dense"] = dense.score
                 if dense_x is not None and dense_x[i] is not None:  # a bag of Chinese terms: whole views only
                     channels["dense_x"] = self._dense(dense_x[i], translations=False, sentences=False).score
@@ -406,6 +413,8 @@ class Retriever:
                 if q.zh_terms:
                     tokens = [tok for term in q.zh_terms for tok in tokenize(term)]
                     channels["bm25_x"] = self._bm25(tokens, opts, translations=False)
+                if q.language == "zh" and opts.bigrams:
+                    channels["bm25_c"] = self._per_chunk_bm25(self.index.bigram_bm25, bigrams(q.normalized))
                 if q.language == "en" and opts.glosses:
                     channels["bm25_g"] = self._gloss(tokenize(q.normalized), translations=opts.translations)
             timings["bm25"] += time.perf_counter() - t
@@ -539,13 +548,17 @@ class Retriever:
         best, _ = self._per_chunk_max(scores[keep], self._bm25_rows[keep])
         return best
 
+    def _per_chunk_bm25(self, bm25: Any, tokens: list[str]) -> np.ndarray:
+        """Scores of a BM25 index with one document per chunk (``-inf`` for no tokens)."""
+        if not tokens:
+            return np.full(len(self.index.chunks), -np.inf)
+        with self._lock:
+            return bm25.get_scores(tokens).astype(np.float64)
+
     def _gloss(self, tokens: list[str], translations: bool) -> np.ndarray:
         """BM25 over the chunks' English glosses; chunks with a searched translation are left out
         (their English is searched directly)."""
-        scores = np.full(len(self.index.chunks), -np.inf)
-        if tokens:
-            with self._lock:
-                scores = self.index.gloss_bm25.get_scores(tokens).astype(np.float64)
+        scores = self._per_chunk_bm25(self.index.gloss_bm25, tokens)
         if translations:
             scores[self._has_translation] = -np.inf
         return scores

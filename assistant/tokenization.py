@@ -23,6 +23,7 @@ from assistant.text import fold
 #: Recorded in the index: a change to tokenisation makes stored BM25 statistics stale.
 TOKENIZER_VERSION = "jieba-search+snowball-v1"
 
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _RUNS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z][a-z']*[a-z]|[a-z]|\d+(?:\.\d+)?")
 
 ZH_STOPWORDS = frozenset(
@@ -72,6 +73,20 @@ def stem(word: str) -> str:
 def english_words(text: str) -> list[str]:
     """Stemmed English words of ``text`` (stop words kept, hyphens split), for phrase matching."""
     return [stem(w) for w in re.findall(r"[a-z][a-z']*[a-z]|[a-z]|\d+", fold(text).replace("-", " "))]
+
+
+def bigrams(text: str) -> list[str]:
+    """Overlapping character pairs of the Chinese in ``text``: robust where a paraphrase segments
+    differently (``应收款`` and ``应收账款`` share ``应收``; jieba words do not).
+
+    Example:
+        >>> bigrams("应收账款质押")
+        ['应收', '收账', '账款', '款质', '质押']
+    """
+    out: list[str] = []
+    for run in _CJK.findall(fold(text)):
+        out.extend(run[i : i + 2] for i in range(len(run) - 1)) if len(run) > 1 else out.append(run)
+    return out
 
 
 def tokenize(text: str) -> list[str]:

