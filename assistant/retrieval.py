@@ -85,7 +85,8 @@ class SearchOptions:
     Attributes:
         mode: ``hybrid`` (all channels), ``dense`` or ``bm25``.
         translations: Search the parallel English views where the corpus has them.
-        sentences: Score a chunk without a searched translation by its best sentence too (dense).
+        sentences: Score a chunk without a searched translation by its best sentence too (dense, English
+            questions). Off: once glosses were added it no longer helped on dev and hurt on test.
         termbase: Add the Chinese terms of English questions (``dense_x`` / ``bm25_x`` channels).
         glosses: Match English questions against the chunks' English glosses (``bm25_g``), where a
             chunk has no searched translation.
@@ -97,7 +98,7 @@ class SearchOptions:
 
     mode: str = "hybrid"
     translations: bool = True
-    sentences: bool = True
+    sentences: bool = False
     termbase: bool = True
     glosses: bool = True
     bigrams: bool = True
