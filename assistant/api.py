@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import ipaddress
 import re
 import shutil
 import sys
@@ -69,6 +68,7 @@ from assistant.errors import (
     UnsupportedFormatError,
 )
 from assistant.retrieval import Retriever, open_retriever, validate_query
+from assistant.serving import check_port, exposure_warning
 
 #: Most clauses one request may ask for.
 MAX_K = 50
@@ -673,6 +673,7 @@ def cli_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     with_ui = bool(getattr(args, "with_ui", False))
+    check_port(args.host, args.port)  # before the model loads, so a busy port fails at once
     print("Loading the index and the embedding model…", file=sys.stderr, flush=True)
     app = create_app(settings, with_ui=with_ui)
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -682,19 +683,8 @@ def cli_serve(args: argparse.Namespace, settings: Settings) -> int:
         file=sys.stderr,
         flush=True,
     )
-    if not _is_loopback(args.host):
-        print(
-            f"warning: bound to {args.host}: anyone who can reach this address can use the API (there is no login)",
-            file=sys.stderr,
-        )
+    warning = exposure_warning(args.host, "the API")
+    if warning:
+        print(warning, file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import argparse
 import html
-import ipaddress
 import logging
 import re
 import secrets
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -48,6 +46,7 @@ from assistant.config import MAX_QUERY_CHARS, Settings
 from assistant.errors import AssistantError
 from assistant.feedback import record_feedback
 from assistant.retrieval import MODES, Hit, open_retriever
+from assistant.serving import check_port, exposure_warning
 from assistant.text import detect_language, shorten
 
 logger = logging.getLogger(__name__)
@@ -861,15 +860,6 @@ def load_answerer(settings: Settings, *, log: Callable[[str], None] | None = Non
     return Answerer(open_retriever(settings, log=log or (lambda msg: print(msg, flush=True))), settings)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> gr.Blocks:
     """Load the model and index (building the index if needed) and serve the UI.
 
@@ -883,7 +873,7 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, blo
         AssistantError: The port is in use, or the index / model cannot be loaded.
     """
     started = time.perf_counter()
-    _check_port(host, port)  # before the model loads, so a busy port fails at once
+    check_port(host, port)  # before the model loads, so a busy port fails at once
     answerer = load_answerer(settings)
     demo = build_ui(answerer, settings)
     # Warm up (tokenizer dictionaries, first inference) while the server starts.
@@ -907,34 +897,15 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, blo
     print(
         f"Chat UI ready at http://{shown}:{port} (model and index loaded in {loaded:.1f} s; Ctrl+C to stop)", flush=True
     )
-    if not _is_loopback(host):
-        print(
-            f"warning: bound to {host}: anyone who can reach this address can use the UI (there is no login)",
-            flush=True,
-        )
+    warning = exposure_warning(host, "the UI")
+    if warning:
+        print(warning, flush=True)
     if block:
         try:
             demo.block_thread()
         finally:
             demo.close()
     return demo
-
-
-def _check_port(host: str, port: int) -> None:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise AssistantError(f"cannot bind to {host!r}: {exc.strerror or exc}") from exc
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is fine
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise AssistantError(
-                f"cannot serve on {host}:{port} ({exc.strerror or exc}); is another app using the port? "
-                "choose one with --port"
-            ) from exc
 
 
 def _warm_up(answerer: Answerer) -> None:

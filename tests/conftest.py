@@ -68,10 +68,10 @@ def retriever(settings, built_index, embedder):
     return Retriever.load(settings=settings, embedder=embedder)
 
 
-@pytest.fixture
-def cli_env(settings) -> dict[str, str]:
-    """Environment for running the CLI in a subprocess against the session index."""
-    env = dict(os.environ)
+def assistant_env(settings) -> dict[str, str]:
+    """Environment for a subprocess (CLI, app, example) working on the session corpus and index,
+    offline: any LLM endpoint of the caller's environment is dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_LLM_")}
     env.update(
         ASSISTANT_CORPUS_DIR=str(settings.corpus_dir),
         ASSISTANT_INDEX_DIR=str(settings.index_dir),
@@ -80,3 +80,9 @@ def cli_env(settings) -> dict[str, str]:
         PYTHONIOENCODING="utf-8",
     )
     return env
+
+
+@pytest.fixture
+def cli_env(settings) -> dict[str, str]:
+    """Environment for running the CLI in a subprocess against the session index."""
+    return assistant_env(settings)

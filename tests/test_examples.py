@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -13,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import assistant_env
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -21,16 +21,8 @@ YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 
 @pytest.fixture(scope="module")
 def example_env(settings, built_index) -> dict[str, str]:
-    """Like the ``cli_env`` fixture (module-scoped here), and offline: no LLM endpoint."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_LLM_")}
-    env.update(
-        ASSISTANT_CORPUS_DIR=str(settings.corpus_dir),
-        ASSISTANT_INDEX_DIR=str(settings.index_dir),
-        ASSISTANT_CACHE_DIR=str(settings.cache_dir),
-        ASSISTANT_DATA_DIR=str(settings.data_dir),
-        PYTHONIOENCODING="utf-8",
-    )
-    return env
+    """Like the ``cli_env`` fixture (module-scoped here)."""
+    return assistant_env(settings)
 
 
 def free_port() -> int:

@@ -1,0 +1,54 @@
+"""Serving on a network address: the checks the chat UI and the HTTP API share.
+
+Example:
+    >>> is_loopback("127.0.0.1"), is_loopback("0.0.0.0")
+    (True, False)
+    >>> exposure_warning("0.0.0.0", "the API")
+    'warning: bound to 0.0.0.0: anyone who can reach this address can use the API (there is no login)'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from assistant.errors import AssistantError
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` serves this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, what: str) -> str | None:
+    """A warning to print when ``what`` is bound beyond this machine (there is no login)."""
+    if is_loopback(host):
+        return None
+    return f"warning: bound to {host}: anyone who can reach this address can use {what} (there is no login)"
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail at once, before the model loads, if ``host:port`` cannot be served.
+
+    Raises:
+        AssistantError: The address is invalid or the port is in use.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise AssistantError(f"cannot bind to {host!r}: {exc.strerror or exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is fine
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise AssistantError(
+                f"cannot serve on {host}:{port} ({exc.strerror or exc}); is another app using the port? "
+                "choose one with --port"
+            ) from exc
