@@ -140,6 +140,17 @@ _KINDS = {
 }
 
 
+def alternative(ref: Reference) -> Reference | None:
+    """The other reading of a numbered reference: "第三条" may be a clause or the third point (三是).
+
+    Example:
+        >>> alternative(Reference("clause", 3))
+        Reference(kind='subpoint', number=3)
+    """
+    other = {"clause": "subpoint", "subpoint": "clause"}.get(ref.kind)
+    return Reference(other, ref.number) if other else None
+
+
 def matches(kind: str, label: str, ref: Reference) -> bool:
     """Whether a chunk of ``kind`` with path label ``label`` (``十一``, ``第三条``, ``s4``, ``二是``) is ``ref``."""
     if kind not in _KINDS[ref.kind]:

@@ -51,7 +51,7 @@ from assistant.errors import (
     StaleIndexError,
 )
 from assistant.index import LoadedIndex, bm25_row_ids, load_index, stale_documents
-from assistant.references import Reference, find_references, matches
+from assistant.references import Reference, alternative, find_references, matches
 from assistant.scope import Scope
 from assistant.termbase import Termbase, load_termbase, termbase_files
 from assistant.text import detect_language, to_simplified
@@ -582,23 +582,22 @@ class Retriever:
             w = weights.get(channel, 0.0) if opts.mode == "hybrid" else 1.0
             standard[channel] = _standardise(values, searched)
             fused += w * standard[channel]
+        docs = {d for d, names in self._doc_names.items() if names & q.names} if q.names else set()
         named = np.zeros(n, dtype=bool)
         if q.references:
             words = set(tokenize(q.normalized)) | {t for term in q.zh_terms for t in tokenize(term)}
             words -= {t for name in q.names for t in tokenize(name)}  # places are the scope's business
             for ref in q.references:
-                matched = [i for i, c in enumerate(self.index.chunks) if searched[i] and _names(c, ref)]
+                matched = self._referenced(ref, searched, docs)
                 # Only heading words that tell the candidates apart count (not 金融 in every heading).
                 common = set.intersection(*(self._heading_words(i) for i in matched)) if matched else set()
                 for i in matched:
                     shared = len((words & self._heading_words(i)) - common)
                     fused[i] += _REFERENCE_BONUS[ref.kind] + _HEADING_WORD_BONUS * min(shared, 3)
                     named[i] = True
-        if q.names:
-            docs = {d for d, names in self._doc_names.items() if names & q.names}
-            if docs and docs != set(self._chunk_doc[searched]):
-                total = sum(weights.get(c, 0.0) if opts.mode == "hybrid" else 1.0 for c in channels)
-                fused[np.isin(self._chunk_doc, list(docs))] += _SCOPE_BONUS * total
+        if docs and docs != set(self._chunk_doc[searched]):
+            total = sum(weights.get(c, 0.0) if opts.mode == "hybrid" else 1.0 for c in channels)
+            fused[np.isin(self._chunk_doc, list(docs))] += _SCOPE_BONUS * total
         fused[~searched] = -np.inf
         hits: list[Hit] = []
         seen: set[str] = set()
@@ -625,6 +624,26 @@ class Retriever:
             if len(hits) == k:
                 break
         return hits
+
+    def _referenced(self, ref: Reference, searched: np.ndarray, docs: set[str]) -> list[int]:
+        """The chunks a numbered reference names.
+
+        "第三条" may mean an article, a clause or, colloquially, the third point (三是): the kind the
+        words hint at is tried first, then the other numbered kind, in the documents the question
+        names before all documents.
+        """
+        kinds = [ref] + ([alt] if (alt := alternative(ref)) else [])
+        scopes = [docs, set()] if docs else [set()]
+        for scope in scopes:
+            for candidate in kinds:
+                matched = [
+                    i
+                    for i, c in enumerate(self.index.chunks)
+                    if searched[i] and (not scope or c["doc_id"] in scope) and _names(c, candidate)
+                ]
+                if matched:
+                    return matched
+        return []
 
     def _heading_words(self, chunk: int) -> set[str]:
         if chunk not in self._heading_tokens:

@@ -43,3 +43,11 @@ def test_matches_by_kind_and_number() -> None:
     assert matches("subpoint", "二是", Reference("subpoint", 2))
     assert matches("heading", "s4", Reference("section", 4))
     assert not matches("clause", "十", Reference("clause", 11))
+
+
+def test_alternative_reading() -> None:
+    from assistant.references import alternative
+
+    assert alternative(Reference("clause", 3)) == Reference("subpoint", 3)
+    assert alternative(Reference("subpoint", 2)) == Reference("clause", 2)
+    assert alternative(Reference("section", 4)) is None

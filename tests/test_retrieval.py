@@ -135,3 +135,9 @@ def test_glosses_find_english_questions_without_translations(retriever) -> None:
     with_glosses = retriever.search(question, k=3, translations=False)
     assert with_glosses[0].clause_id == "cbirc-2023-shandong:六.十五"
     assert with_glosses[0].scores["bm25_g"] > 1  # the gloss channel sees it clearly
+
+
+def test_a_clause_number_in_a_document_without_clauses_means_its_point(retriever) -> None:
+    # colloquially 第三条 is "the third item": the Shenzhen article has points (三是), not clauses
+    assert retriever.search("深圳文章数字金融那节第三条讲的什么", k=1)[0].clause_id == "sz-2025-reform:s5.三是"
+    assert retriever.search("山东文件第三条讲的什么", k=1)[0].clause_id == "cbirc-2023-shandong:二.三"
