@@ -70,7 +70,7 @@ class Settings:
     max_document_bytes: int = 20 * 1024 * 1024
     termbase: tuple[Path, ...] = ()
     use_translations: bool = True
-    min_similarity_zh: float = 0.866
+    min_similarity_zh: float = 0.848
     min_similarity_en: float = 0.795
     llm_base_url: str = ""
     llm_model: str = ""

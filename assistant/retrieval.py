@@ -487,6 +487,11 @@ class Retriever:
             dense_x[i] = vectors[len(parsed) + j]
         return vectors[: len(parsed)], dense_x
 
+    def clear_query_cache(self) -> None:
+        """Forget cached query embeddings (to time a search as a new question, e.g. in benchmarks)."""
+        with self._lock:
+            self._query_vectors.clear()
+
     def query_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Query embeddings, computed in one batch; recent ones are cached (an answer reuses them)."""
         with self._lock:  # look up before adding: a batch larger than the cache evicts its own entries
