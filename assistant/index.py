@@ -184,6 +184,16 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def _bm25s():
+    """The bm25s module, with its logger quieted (it sets itself to DEBUG on import)."""
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 def current_generation(index_dir: Path) -> Path | None:
     """The live generation folder, or ``None`` if there is no index."""
     pointer = index_dir / CURRENT
@@ -201,8 +211,9 @@ def load_index(index_dir: str | os.PathLike[str], *, expect_model: str | None = 
         StaleIndexError: The index was written by another format version or is incomplete.
         ModelMismatchError: ``expect_model`` differs from the model that built the index.
     """
-    import bm25s
     import faiss
+
+    bm25s = _bm25s()
 
     folder = Path(index_dir)
     gen = current_generation(folder)
@@ -382,8 +393,9 @@ def _reuse(old: LoadedIndex, doc_id: str) -> tuple[list[dict[str, Any]], list[Ro
 def _write_generation(
     index_dir: Path, manifest: dict[str, Any], records: list[dict[str, Any]], rows: list[Row], vectors: np.ndarray
 ) -> Path:
-    import bm25s
     import faiss
+
+    bm25s = _bm25s()
 
     live = current_generation(index_dir)
     numbers = [int(p.name.split("-")[1]) for p in index_dir.glob("gen-*") if p.name.split("-")[1].isdigit()]

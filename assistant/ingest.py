@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import CorpusError, DocumentTooLargeError, UnsupportedFormatError
+from assistant.numerals import cn_to_int, int_to_cn, int_to_roman
 from assistant.text import STRUCTURE_START, detect_language, normalize_source, shorten
 
 #: File suffix → format name.
@@ -89,8 +90,6 @@ _RADICALS = {
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _SENTENCE_END = "。！？；：!?;:"
 
-_CN_DIGITS = {"〇": 0, "○": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4}
-_CN_DIGITS.update({"五": 5, "六": 6, "七": 7, "八": 8, "九": 9})
 _CN_NUM = "〇○零一二三四五六七八九十"
 _DATE_CN = re.compile(
     rf"([12]\d{{3}}|[〇○零一二三四五六七八九]{{4}})\s*年\s*(\d{{1,2}}|[{_CN_NUM}]{{1,3}})\s*月"
@@ -599,22 +598,6 @@ def _num_pr(el: Any) -> tuple[str | None, int]:
     return _w_val(num[0], "numId"), int(_w_val(num[0], "ilvl") or 0)
 
 
-def chinese_number(n: int) -> str:
-    """``11`` → ``十一``, ``20`` → ``二十``, ``105`` → ``一百零五`` (as clause numbers are written)."""
-    digits = "零一二三四五六七八九"
-    if n < 10:
-        return digits[n]
-    if n < 20:
-        return "十" + (digits[n - 10] if n > 10 else "")
-    if n < 100:
-        return digits[n // 10] + "十" + (digits[n % 10] if n % 10 else "")
-    rest = n % 100
-    tail = "" if rest == 0 else ("零" + digits[rest] if rest < 10 else chinese_number(rest).replace("十", "一十", 1))
-    if 10 <= rest < 20:
-        tail = "一" + chinese_number(rest)
-    return digits[n // 100] + "百" + tail if n < 1000 else str(n)
-
-
 def _format_number(n: int, fmt: str) -> str:
     if fmt in (
         "chineseCounting",
@@ -624,9 +607,9 @@ def _format_number(n: int, fmt: str) -> str:
         "taiwaneseCountingThousand",
         "ideographDigital",
     ):
-        return chinese_number(n)
+        return int_to_cn(n)
     if fmt == "chineseLegalSimplified":
-        return chinese_number(n).translate(str.maketrans("一二三四五六七八九十百", "壹贰叁肆伍陆柒捌玖拾佰"))
+        return int_to_cn(n).translate(str.maketrans("一二三四五六七八九十百", "壹贰叁肆伍陆柒捌玖拾佰"))
     if fmt == "ideographTraditional" and 1 <= n <= 10:
         return "甲乙丙丁戊己庚辛壬癸"[n - 1]
     if fmt.startswith("decimalEnclosedCircle") and 1 <= n <= 20:
@@ -635,22 +618,13 @@ def _format_number(n: int, fmt: str) -> str:
         s = chr(ord("a") + (n - 1) % 26) * ((n - 1) // 26 + 1)
         return s.upper() if fmt == "upperLetter" else s
     if fmt in ("lowerRoman", "upperRoman"):
-        s = _roman(n)
+        s = int_to_roman(n)
         return s.lower() if fmt == "lowerRoman" else s
     if fmt == "decimalZero":
         return f"{n:02d}"
     if fmt.startswith("decimalFullWidth"):
         return str(n).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     return str(n)
-
-
-def _roman(n: int) -> str:
-    out = ""
-    for value, sym in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L")):
-        out, n = out + sym * (n // value), n % value
-    for value, sym in ((40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
-        out, n = out + sym * (n // value), n % value
-    return out
 
 
 # -- PDF ----------------------------------------------------------------------------------------
@@ -958,7 +932,7 @@ def parse_date(text: str) -> str | None:
         return f"{year}-{int(month):02d}" if 1 <= int(month) <= 12 else None
     m = _DATE_CN.search(text)
     if m:
-        y, mo, d = _cn_int(m.group(1), year=True), _cn_int(m.group(2)), _cn_int(m.group(3))
+        y, mo, d = cn_to_int(m.group(1)) or 0, cn_to_int(m.group(2)) or 0, cn_to_int(m.group(3)) or 0
     elif (m := _DATE_NUM.search(text)) is not None:
         y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
     elif (m := _DATE_EN.search(text)) is not None:
@@ -972,17 +946,6 @@ def parse_date(text: str) -> str | None:
         return dt.date(y, mo, d).isoformat()
     except ValueError:
         return None
-
-
-def _cn_int(s: str, *, year: bool = False) -> int:
-    if s.isdigit():
-        return int(s)
-    if year:
-        return int("".join(str(_CN_DIGITS[ch]) for ch in s))
-    tens, ten, units = s.partition("十")
-    if not ten:
-        return _CN_DIGITS.get(s, 0)
-    return (_CN_DIGITS.get(tens, 0) if tens else 1) * 10 + (_CN_DIGITS.get(units, 0) if units else 0)
 
 
 def _date_line(line: str) -> str | None:

@@ -7,8 +7,6 @@ Example:
     [Reference(kind='clause', number=15)]
     >>> find_references("深圳养老金融的第二点")
     [Reference(kind='subpoint', number=2)]
-    >>> cn_to_int("二十五"), int_to_cn(25)
-    (25, '二十五')
 """
 
 from __future__ import annotations
@@ -16,10 +14,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_UNITS = {"十": 10, "百": 100, "千": 1000}
-_CN = "〇零一二三四五六七八九十百千两"
-_ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+from assistant.numerals import CN_DIGITS, cn_to_int, roman_to_int
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference to a numbered unit: ``clause`` (（十一）, 第十一条/项/款, clause 11),
+    ``section`` (一、, section IV) or ``subpoint`` (二是, 第二点, the second point)."""
+
+    kind: str
+    number: int
+
+
 _ORDINAL_EN = {
     "first": 1,
     "second": 2,
@@ -34,68 +40,17 @@ _ORDINAL_EN = {
 }
 
 
-@dataclass(frozen=True)
-class Reference:
-    """A reference to a numbered unit: ``clause`` (（十一）, 第十一条/项/款, clause 11),
-    ``section`` (一、, section IV) or ``subpoint`` (二是, 第二点, the second point)."""
-
-    kind: str
-    number: int
-
-
-def cn_to_int(text: str) -> int | None:
-    """Chinese numeral (``十一``, ``二十五``, ``一百零三``) or digits → int; ``None`` if not a number."""
-    if text.isdigit():
-        return int(text)
-    if not text or any(ch not in _CN for ch in text):
-        return None
-    if not any(ch in _UNITS for ch in text):  # 二〇二三: digit by digit
-        return int("".join(str(_DIGITS[ch]) for ch in text))
-    total, current = 0, 0
-    for ch in text:
-        if ch in _UNITS:
-            total += (current or 1) * _UNITS[ch]
-            current = 0
-        else:
-            current = _DIGITS[ch]
-    return total + current
-
-
-def int_to_cn(n: int) -> str:
-    """int (1-999) → Chinese numeral as used in clause numbers (``11`` → ``十一``)."""
-    digits = "零一二三四五六七八九"
-    if n < 10:
-        return digits[n]
-    if n < 20:
-        return "十" + (digits[n % 10] if n % 10 else "")
-    if n < 100:
-        return digits[n // 10] + "十" + (digits[n % 10] if n % 10 else "")
-    rest = n % 100
-    tail = (
-        ""
-        if rest == 0
-        else ("零" + int_to_cn(rest) if rest < 10 else ("一" + int_to_cn(rest) if rest < 20 else int_to_cn(rest)))
-    )
-    return digits[n // 100] + "百" + tail
-
-
-def _roman(text: str) -> int | None:
-    values = [_ROMAN.get(ch) for ch in text.lower()]
-    if not values or None in values:
-        return None
-    total = 0
-    for i, v in enumerate(values):
-        total += -v if i + 1 < len(values) and v < values[i + 1] else v
-    return total
-
-
-_N = rf"([{_CN}]+|\d+)"
+_N = rf"([{CN_DIGITS}]+|\d+)"
+_SUBPOINT_BEFORE = r"[的中里\s，,、：:。？?]"
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("clause", re.compile(rf"第{_N}\s*[条项款]")),
     ("clause", re.compile(rf"[（(]\s*{_N}\s*[）)]")),
     # 二是 only after a boundary or 的: 统一是否 / 之一是 are not sub-points
-    ("subpoint", re.compile(rf"第{_N}\s*[点个](?:方面|措施|举措)?|(?:^|(?<=[的中里\s，,、：:。？?]))([{_CN}]+)是")),
-    ("section", re.compile(rf"第{_N}\s*(?:部分|大项|章)|(?<![{_CN}\d])([{_CN}]+)、")),
+    (
+        "subpoint",
+        re.compile(rf"第{_N}\s*[点个](?:方面|措施|举措)?|(?:^|(?<=[的中里\s，,、：:。？?]))([{CN_DIGITS}]+)是"),
+    ),
+    ("section", re.compile(rf"第{_N}\s*(?:部分|大项|章)|(?<![{CN_DIGITS}\d])([{CN_DIGITS}]+)、")),
     (
         "clause",
         re.compile(
@@ -124,7 +79,7 @@ def find_references(query: str) -> list[Reference]:
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(query):
             raw = next(g for g in m.groups() if g)
-            number = _ORDINAL_EN.get(raw.lower()) or cn_to_int(raw) or _roman(raw)
+            number = _ORDINAL_EN.get(raw.lower()) or cn_to_int(raw) or roman_to_int(raw)
             if number:
                 ref = Reference(kind, number)
                 if ref not in (r for _, r in found):

@@ -16,6 +16,8 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from assistant.numerals import CN_DIGITS as CN_NUM
+
 #: Characters that end a sentence in Chinese policy text (``；`` too: clauses list duties by it).
 SENTENCE_END = "。！？；!?;"
 _CLOSERS = "”’」』）)》〉】\"'"
@@ -24,7 +26,6 @@ _PARAGRAPH_END = set(SENTENCE_END + "：:…" + _CLOSERS)
 _PROSE_PUNCT = set("，。、；：,;")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 
-CN_NUM = "〇零一二三四五六七八九十百千两"
 #: Lines up to this long without a sentence end can be headings.
 HEADING_MAX_CHARS = 40
 #: Lines that open a structural unit (and so never continue the previous line).

@@ -16,8 +16,8 @@ import functools
 import logging
 import os
 import re
-import tempfile
 
+from assistant.config import default_cache_dir
 from assistant.text import fold
 
 #: Recorded in the index: a change to tokenisation makes stored BM25 statistics stale.
@@ -51,7 +51,7 @@ def _jieba():
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    cache = os.environ.get("ASSISTANT_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "regrag-assistant")
+    cache = os.environ.get("ASSISTANT_CACHE_DIR") or str(default_cache_dir())
     os.makedirs(cache, exist_ok=True)
     jieba.dt.tmp_dir = cache  # jieba caches its dictionary; keep it out of the working directory
     jieba.initialize()

@@ -14,7 +14,6 @@ import pytest
 from assistant.chunking import chunk_document
 from assistant.errors import CorpusError, DocumentTooLargeError, UnsupportedFormatError
 from assistant.ingest import (
-    chinese_number,
     clean_pdf_pages,
     clean_text,
     decode_text,
@@ -24,6 +23,7 @@ from assistant.ingest import (
     read_bytes,
     read_document,
 )
+from assistant.numerals import int_to_cn as chinese_number
 
 ROOT = Path(__file__).resolve().parents[1]
 

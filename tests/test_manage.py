@@ -32,8 +32,8 @@ from assistant.cli import main
 from assistant.config import Settings
 from assistant.errors import CorpusError, DocumentNotFoundError, DocumentTooLargeError, DuplicateDocumentError
 from assistant.index import build_index, current_generation, load_index
-from assistant.ingest import chinese_number
 from assistant.manage import add_documents, doc_id_for, list_documents, remove_document
+from assistant.numerals import int_to_cn as chinese_number
 from assistant.retrieval import Retriever
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.references import Reference, cn_to_int, find_references, int_to_cn, matches
+from assistant.numerals import cn_to_int, int_to_cn
+from assistant.references import Reference, find_references, matches
 
 
 @pytest.mark.parametrize(
