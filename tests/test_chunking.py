@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from assistant.chunking import chunk_document, parse
-from assistant.references import int_to_cn
+from assistant.numerals import int_to_cn
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
