@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,13 @@ def retriever(settings, built_index, embedder):
     from assistant.retrieval import Retriever
 
     return Retriever.load(settings=settings, embedder=embedder)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for a server started by a test)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def assistant_env(settings) -> dict[str, str]:

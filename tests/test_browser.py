@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from conftest import free_port
 
 from assistant.answer import NOT_FOUND, Answer, Answerer, Citation, Evidence
 from assistant.feedback import feedback_path
@@ -44,12 +44,6 @@ WAIT_MS = 90_000
 EVIL = '<script>alert("x")</script> <img src=x onerror=alert(2)> [click me](http://evil.example) {{value}} ${1+1}'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
@@ -73,7 +67,7 @@ def _serve(answerer: Any, settings: Any) -> tuple[Any, str]:
     demo = build_ui(answerer, settings)
     demo.queue()
     _, url, _ = demo.launch(
-        server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True, show_error=False
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=False
     )
     return demo, url.rstrip("/")
 

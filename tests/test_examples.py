@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import assistant_env
+from conftest import assistant_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -23,12 +22,6 @@ YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 def example_env(settings, built_index) -> dict[str, str]:
     """Like the ``cli_env`` fixture (module-scoped here)."""
     return assistant_env(settings)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module", autouse=True)

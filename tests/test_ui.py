@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 import pytest
+from conftest import free_port
 
 from assistant.answer import NOT_FOUND, Answer, Answerer, Citation, Evidence
 from assistant.config import MAX_QUERY_CHARS
@@ -335,16 +335,10 @@ def test_corpus_tab_adds_and_removes_a_document(answerer, settings, tmp_path) ->
     assert "Not removed" in service.remove_document("no-such-doc")[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_app_py_serves_the_ask_endpoint_to_gradio_client(built_index, cli_env, tmp_path) -> None:
     from gradio_client import Client
 
-    port = _free_port()
+    port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
