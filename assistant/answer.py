@@ -34,7 +34,7 @@ import numpy as np
 from assistant.config import Settings
 from assistant.index import current_generation
 from assistant.retrieval import Hit, Retriever, validate_query
-from assistant.text import detect_language, sentence_spans, shorten, to_simplified
+from assistant.text import detect_language, sentence_spans, shorten, squeeze, to_simplified
 from assistant.tokenization import tokenize
 
 NOT_FOUND = {"zh": "未找到相关条款。", "en": "No relevant clause found."}
@@ -233,7 +233,7 @@ class Answerer:
         if not spans:
             return []
         vectors = self._sentence_vectors(hit)
-        pairs = {_squeeze(zh): en for zh, en in (hit.translation_pairs or [])}
+        pairs = {squeeze(zh): en for zh, en in (hit.translation_pairs or [])}
         scored = []
         for i, (s, e) in enumerate(spans):
             sentence = hit.text[s:e]
@@ -332,13 +332,9 @@ class LiveAnswerer:
                     self.reload()
 
 
-def _squeeze(text: str) -> str:
-    return "".join(text.split())
-
-
 def _rendering(sentence: str, pairs: dict[str, str]) -> str | None:
     """The English rendering of a sentence: its own pair, or the pair whose sentence contains it."""
-    key = _squeeze(sentence)
+    key = squeeze(sentence)
     if key in pairs:
         return pairs[key]
     return next((en for zh, en in pairs.items() if key and key in zh), None)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import CorpusError
-from assistant.text import detect_language, shorten
+from assistant.text import detect_language, shorten, squeeze
 
 DOC_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 META_FIELDS = ("title", "issuer", "date", "source", "language")
@@ -48,8 +48,8 @@ class Translation:
 
     def pairs_for(self, path: str, text: str) -> list[tuple[str, str]]:
         """The sentence pairs of clause ``path`` that lie in ``text`` (one piece of the clause)."""
-        squeezed = _squeeze(text)
-        return [(zh, en) for zh, en in self.clauses.get(path, []) if _squeeze(zh) in squeezed]
+        squeezed = squeeze(text)
+        return [(zh, en) for zh, en in self.clauses.get(path, []) if squeeze(zh) in squeezed]
 
     def heading_for(self, path: str) -> str:
         """The English heading path of clause ``path``, e.g. ``IV. … > (11) Supporting …``."""
@@ -59,10 +59,6 @@ class Translation:
         if own:
             out.append(shorten(own.rstrip("."), 90))
         return " > ".join(out)
-
-
-def _squeeze(text: str) -> str:
-    return "".join(text.split())
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,6 @@ class Embedder:
     def __init__(
         self, model: str = BUNDLED_MODEL, *, cache_dir: str | os.PathLike[str] | None = None, batch_size: int = 16
     ) -> None:
-        self.model_name = model
         self.model_id = model_id(model)
         self.batch_size = batch_size
         self._lock = threading.Lock()

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.chunking import Chunk, parse
+from assistant.chunking import parse
 from assistant.config import Settings
 from assistant.corpus import Document, load_corpus
 from assistant.embedding import Embedder, model_id
@@ -437,8 +437,3 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
     for sub in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
         fsync_dir(sub)
-
-
-def chunk_from_record(rec: dict[str, Any]) -> Chunk:
-    """The :class:`Chunk` fields of a chunk store record."""
-    return Chunk(**{k: rec[k] for k in Chunk.__dataclass_fields__})

@@ -119,10 +119,6 @@ class Termbase:
             )
         ]
 
-    def entries(self, domain: str | None = None) -> dict[str, list[str]]:
-        """Chinese term → English variants, optionally only those of one ``domain``."""
-        return {zh: list(v) for zh, (d, v) in self._entries.items() if domain is None or d == domain}
-
     def gloss(self, chinese: str, max_variants: int = 4) -> str:
         """English for the termbase terms found in Chinese text (the first ``max_variants`` of each).
 

@@ -170,6 +170,11 @@ def fold(text: str) -> str:
     return to_simplified(unicodedata.normalize("NFKC", text)).lower()
 
 
+def squeeze(text: str) -> str:
+    """``text`` without any whitespace, to compare Chinese sentences however they were wrapped."""
+    return "".join(text.split())
+
+
 def shorten(text: str, width: int = 80) -> str:
     """``text`` cut to ``width`` characters with an ellipsis."""
     text = " ".join(text.split())
