@@ -41,6 +41,8 @@ _ORDINAL_EN = {
 
 
 _N = rf"([{CN_DIGITS}]+|\d+)"
+#: "11", "(11)", "no. 11", "XI": a whole word, so "provisioning" is not "provision i".
+_EN_NUMBER = r"(?:no\.?|number|#)?\s*\(?(\d+|[ivxlc]+)(?![a-z\d])\)?"
 _SUBPOINT_BEFORE = r"[的中里\s，,、：:。？?]"
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("clause", re.compile(rf"第{_N}\s*[条项款]")),
@@ -54,13 +56,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "clause",
         re.compile(
-            r"\b(?:clause|item|article|paragraph|measure|provision)s?\s*(?:no\.?|number|#)?\s*\(?(\d+|[ivxlc]+)\)?",
+            rf"\b(?:clause|item|article|paragraph|measure|provision)s?\s*{_EN_NUMBER}",
             re.IGNORECASE,
         ),
     ),
     (
         "section",
-        re.compile(r"\b(?:section|part|chapter)\s*(?:no\.?|number|#)?\s*\(?(\d+|[ivxlc]+)\)?\b", re.IGNORECASE),
+        re.compile(rf"\b(?:section|part|chapter)\s*{_EN_NUMBER}", re.IGNORECASE),
     ),
     ("subpoint", re.compile(r"\b(?:point|sub-?point|bullet)\s*(?:no\.?|number|#)?\s*(\d+)\b", re.IGNORECASE)),
     (

@@ -73,6 +73,10 @@ _REFERENCE_BONUS = {"clause": 10.0, "subpoint": 10.0, "section": 5.0}
 #: apart from the other clauses named the same way (at most 3): "the third point on digital finance"
 #: picks the 三是 under the digital-finance heading.
 _HEADING_WORD_BONUS = 2.0
+#: Both bonuses hold for up to this much total channel weight and grow in proportion beyond it, so
+#: that the five channels of an English question cannot outvote a named clause ("What does item (18)
+#: of the Shandong opinion cover?" put the preamble first when the bonus was fixed).
+_REFERENCE_WEIGHT = 2.5
 #: Added to the clauses of documents the question names by place or issuer, per unit of total
 #: channel weight (English questions sum more channels, so their fused scores run larger).
 _SCOPE_BONUS = 0.5
@@ -589,7 +593,9 @@ class Retriever:
             fused += w * standard[channel]
         docs = {d for d, names in self._doc_names.items() if names & q.names} if q.names else set()
         named = np.zeros(n, dtype=bool)
+        total = sum(weights.get(c, 0.0) if opts.mode == "hybrid" else 1.0 for c in channels)
         if q.references:
+            scale = max(1.0, total / _REFERENCE_WEIGHT)
             words = set(tokenize(q.normalized)) | {t for term in q.zh_terms for t in tokenize(term)}
             words -= {t for name in q.names for t in tokenize(name)}  # places are the scope's business
             for ref in q.references:
@@ -598,10 +604,9 @@ class Retriever:
                 common = set.intersection(*(self._heading_words(i) for i in matched)) if matched else set()
                 for i in matched:
                     shared = len((words & self._heading_words(i)) - common)
-                    fused[i] += _REFERENCE_BONUS[ref.kind] + _HEADING_WORD_BONUS * min(shared, 3)
+                    fused[i] += scale * (_REFERENCE_BONUS[ref.kind] + _HEADING_WORD_BONUS * min(shared, 3))
                     named[i] = True
         if docs and docs != set(self._chunk_doc[searched]):
-            total = sum(weights.get(c, 0.0) if opts.mode == "hybrid" else 1.0 for c in channels)
             fused[np.isin(self._chunk_doc, list(docs))] += _SCOPE_BONUS * total
         fused[~searched] = -np.inf
         hits: list[Hit] = []

@@ -21,6 +21,9 @@ from assistant.references import Reference, find_references, matches
         ("统一是否需要审批", []),
         ("2025年6月末贷款余额", []),
         ("Which measures support Yellow River ecology?", []),
+        ("NPL disposal and provisioning requirements", []),  # not "provision i"
+        ("particle physics in part II", [Reference("section", 2)]),
+        ("measures IX.", [Reference("clause", 9)]),
     ],
 )
 def test_find_references(query: str, expected: list[Reference]) -> None:

@@ -42,6 +42,12 @@ def test_named_clause_ranks_first(retriever, query: str) -> None:
     assert hit.path.endswith(".十一") or hit.path.endswith(".十五")
 
 
+def test_named_clause_outranks_the_named_document_for_english(retriever) -> None:
+    # five English channels all favour the preamble, which names the document the question names
+    hit = retriever.search("What does item (18) of the Shandong opinion cover?", k=3)[0]
+    assert hit.clause_id == "cbirc-2023-shandong:六.十八" and hit.reference
+
+
 def test_named_subpoint_uses_the_question_for_the_section(retriever) -> None:
     hit = retriever.search("深圳养老金融的第二点是什么", k=3)[0]
     assert hit.clause_id == "sz-2025-reform:s4.二是"
