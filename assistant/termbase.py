@@ -7,6 +7,8 @@ named in the settings or placed in the corpus folder as ``termbase.tsv``.
 Matching is on Snowball-stemmed content words (stop words such as "the" and "of" are skipped on
 both sides), so "receivables", "first-time borrowers", "financing" and "opening up to the outside
 world" match the variants "receivable", "first time borrower", "finance" and "opening up to outside world".
+A variant left with a single word once its stop words are gone ("IT system", "we bank") is ignored:
+it would match every "system" or "bank".
 
 Example:
     >>> tb = Termbase.from_rows([("应收账款", "accounts receivable|receivables", "banking"),
@@ -94,7 +96,7 @@ class Termbase:
         entry[1].extend(v for v in variants if v not in entry[1])
         for variant in variants:
             words = tuple(_content_words(variant))
-            if not words or len(words) > _MAX_WORDS:
+            if not words or len(words) > _MAX_WORDS or _collapses(variant, words):
                 continue
             terms = self._phrases.setdefault(words, [])
             if zh not in terms:
@@ -157,6 +159,12 @@ _STOP_STEMS = frozenset(english_words(" ".join(EN_STOPWORDS)))
 
 def _content_words(text: str) -> list[str]:
     return [w for w in english_words(text) if w not in _STOP_STEMS]
+
+
+def _collapses(variant: str, words: tuple[str, ...]) -> bool:
+    """Whether dropping stop words leaves one generic word: "IT system" would match any "system",
+    "we bank" any "bank", "financing needs" any "financing"."""
+    return len(words) == 1 and len(english_words(variant)) > 1
 
 
 @functools.lru_cache(maxsize=8)

@@ -25,6 +25,14 @@ def test_stopword_only_variants_are_ignored() -> None:
     assert tb.size == 0 and tb.chinese_terms("the cost of the loan") == []
 
 
+def test_variants_that_collapse_to_one_generic_word_are_ignored() -> None:
+    tb = Termbase.from_rows(
+        [("微众银行", "webank|we bank", "digital"), ("信息系统", "information system|it system", "it")]
+    )
+    assert tb.chinese_terms("How should a bank run its system?") == []
+    assert tb.chinese_terms("WeBank's information system") == ["微众银行", "信息系统"]
+
+
 def test_bundled_termbase_loads_and_user_file_extends_it(tmp_path: Path) -> None:
     user = tmp_path / "mine.tsv"
     user.write_text("zh\ten\tdomain\n滴滴贷\tdidi loan|ride hailing loan\tbanking\n", encoding="utf-8")
