@@ -15,18 +15,18 @@ __version__ = "0.1.0"
 __all__ = ["Hit", "Retriever", "SearchOptions", "Settings", "__version__"]
 
 if TYPE_CHECKING:
-    from assistant.config import Settings
-    from assistant.retrieval import Hit, Retriever, SearchOptions
+    from assistant.retrieval.retriever import Hit, Retriever, SearchOptions
+    from assistant.settings import Settings
 
 
 def __getattr__(name: str) -> Any:
     # Importing the package stays cheap; torch and friends load only when a retriever is used.
     if name in ("Hit", "Retriever", "SearchOptions"):
-        from assistant import retrieval
+        from assistant.retrieval import retriever as retrieval
 
         return getattr(retrieval, name)
     if name == "Settings":
-        from assistant.config import Settings
+        from assistant.settings import Settings
 
         return Settings
     raise AttributeError(f"module 'assistant' has no attribute {name!r}")

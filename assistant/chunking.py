@@ -28,7 +28,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from assistant.text import CN_NUM, HEADING_MAX_CHARS, normalize_source, sentence_spans
+from assistant.text.normalize import CN_NUM, HEADING_MAX_CHARS, normalize_source, sentence_spans
 
 DEFAULT_MAX_CHARS = 500
 HEADING_SEPARATOR = " > "

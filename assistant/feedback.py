@@ -26,7 +26,7 @@ data; moving one to ``test`` is the reviewer's call) and kind ``paraphrase`` or 
 
 Example:
     >>> import tempfile
-    >>> from assistant.config import Settings
+    >>> from assistant.settings import Settings
     >>> settings = Settings.load(data_dir=tempfile.mkdtemp())
     >>> _ = record_feedback(settings, "right_clause", question="哪些措施支持黄河流域的生态保护？",
     ...                     answer="相关条款如下：… [1]", cited=["cbirc-2023-shandong:四.十一"],
@@ -49,10 +49,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings
 from assistant.errors import AssistantError
 from assistant.fileio import write_jsonl, write_text
-from assistant.text import detect_language
+from assistant.settings import Settings
+from assistant.text.normalize import detect_language
 
 FEEDBACK_FILE = "feedback.jsonl"
 KINDS = ("thumbs_up", "thumbs_down", "right_clause")
@@ -278,7 +278,7 @@ def _gold_texts(eval_dir: Path) -> set[str]:
 
 def _known_clauses(settings: Settings) -> set[str] | None:
     """Clause ids of the current index, or ``None`` when there is no readable index (no check then)."""
-    from assistant.index import current_generation
+    from assistant.indexing import current_generation
 
     gen = current_generation(Path(settings.index_dir))
     chunks = gen / "chunks.jsonl" if gen else None

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant.chunking import parse  # noqa: E402
-from assistant.ingest import read_document  # noqa: E402
+from assistant.ingest.formats import read_document  # noqa: E402
 
 LIBRARY = ROOT.parent / "shared" / "library"
 

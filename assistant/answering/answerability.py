@@ -1,0 +1,106 @@
+"""Whether the corpus answers a question at all: "no relevant clause found" instead of citing noise.
+
+The decision uses signals that do not depend on one document:
+
+* ``similarity``: the top hit's cosine with the question;
+* ``coverage``: how much of the question's informative content (IDF-weighted words; for English
+  questions their termbase Chinese terms too) occurs in the corpus at all;
+* ``clause_coverage``: how much of it occurs in the top clause;
+* ``margin``: the top hit's fused score minus the next one's.
+
+Without a fitted model (``[answer.answerability]`` in the tuning file) a question is refused when
+its top similarity is below the language's threshold, as before. With one, a logistic model over the
+signals, fitted and thresholded on the library dev split (``assistant eval --calibrate``), decides.
+A question that names a clause ("第十一条") is always answered from it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from assistant.store import Store
+from assistant.text.tokens import tokenize
+from assistant.tuning import Tuning
+from assistant.types import Hit
+
+SIGNALS = ("similarity", "coverage", "clause_coverage", "margin")
+
+
+class Answerability:
+    """Decides whether retrieved hits answer a question."""
+
+    def __init__(self, store: Store | None, tuning: Tuning) -> None:
+        self.store = store
+        self.min_similarity = dict(tuning.min_similarity)
+        self.model = tuning.answerability or {}
+        self._termbase = None
+
+    def signals(self, query: str, language: str, hits: Sequence[Hit]) -> dict[str, float]:
+        """The signals for a question and its hits (see the module docstring)."""
+        top = hits[0] if hits else None
+        out = {
+            "similarity": float(top.similarity) if top else 0.0,
+            "coverage": 0.0,
+            "clause_coverage": 0.0,
+            "margin": 0.0,
+        }
+        if len(hits) > 1:
+            out["margin"] = float(hits[0].score - hits[1].score)
+        if self.store is None or not query:
+            return out
+        tokens = self._content(query, language)
+        if not tokens:
+            return out
+        idf = self.store.keywords.coverage("words", tokens)
+        glossed = self.store.keywords.coverage("gloss", tokens) if language == "en" else {}
+        unseen = math.log(1 + (max(self.store.reader.stats("words").n_docs, 1) + 0.5) / 0.5)
+        weight = {t: (idf.get(t) or glossed.get(t) or unseen) for t in tokens}
+        total = sum(weight.values())
+        present = sum(w for t, w in weight.items() if idf.get(t) or glossed.get(t))
+        out["coverage"] = present / total if total else 0.0
+        if top is not None:
+            text = set(tokenize(f"{top.heading}\n{top.text}\n{top.translation or ''}"))
+            out["clause_coverage"] = sum(w for t, w in weight.items() if t in text) / total if total else 0.0
+        return out
+
+    def _content(self, query: str, language: str) -> list[str]:
+        tokens = tokenize(query)
+        if language == "en":
+            from assistant.text.termbase import load_termbase
+
+            if self._termbase is None:
+                self._termbase = load_termbase()
+            tokens += [t for term in self._termbase.chinese_terms(query) for t in tokenize(term)]
+        return list(dict.fromkeys(tokens))
+
+    def decide(self, query: str, language: str, hits: Sequence[Hit]) -> tuple[bool, dict[str, float]]:
+        """``(answered, signals)`` for a question's hits."""
+        if not hits:
+            return False, {}
+        signals = self.signals(query, language, hits)
+        if hits[0].reference:
+            return True, signals
+        model = self.model.get(language)
+        if isinstance(model, dict) and model.get("weights"):
+            w = model["weights"]
+            z = float(model.get("bias", 0.0)) + sum(float(w.get(k, 0.0)) * signals[k] for k in SIGNALS)
+            signals["p_answerable"] = 1 / (1 + math.exp(-z))
+            return signals["p_answerable"] >= float(model.get("threshold", 0.5)), signals
+        similarity = hits[0].similarity
+        return not (similarity and similarity < self.min_similarity[language]), signals
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, steps: int = 3000) -> tuple[np.ndarray, float]:
+    """A small L2-regularised logistic regression by gradient descent (weights, bias)."""
+    w = np.zeros(x.shape[1])
+    b = 0.0
+    lr = 0.5
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(x @ w + b)))
+        g = p - y
+        w -= lr * (x.T @ g / len(y) + l2 * w)
+        b -= lr * float(g.mean())
+    return w, b

@@ -1,0 +1,787 @@
+"""Retrieval evaluation over the gold set: Recall@k, MRR@10, nDCG@10 by language, document and mode.
+
+Runs every retrieval mode with and without parallel translations, and the hybrid retriever with
+each feature switched off (the ablation), then writes ``eval/reports/<name>.md``, ``.json`` and
+PNG plots, and prints the summary table. Runnable as ``assistant eval`` or as a module::
+
+    python -m assistant.evaluation.runner --split test --min-recall5 0.9
+
+Example:
+    >>> from assistant.evaluation.runner import EvalArgs, run_evaluation
+    >>> report = run_evaluation(EvalArgs(split="dev", plots=False))   # doctest: +SKIP
+    >>> report.main.metrics["en"]["recall@5"]                           # doctest: +SKIP
+    0.96
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.evaluation.gold import GoldSet, Question, load_gold
+from assistant.evaluation.metrics import first_relevant_rank, mrr_at, ndcg_at, percentile, recall_at
+from assistant.evaluation.suites import DEFAULT_LIBRARY, SUITES, Suite
+from assistant.fileio import write_json, write_jsonl, write_text
+from assistant.retrieval import FEATURES, MODES, Retriever, SearchOptions
+from assistant.settings import Settings
+
+KS = (1, 3, 5, 10)
+LANG_LABEL = {"zh": "zh→zh", "en": "en→zh"}
+METRIC_KEYS = [*(f"recall@{k}" for k in KS), "mrr@10", "ndcg@10"]
+
+
+@dataclass
+class EvalArgs:
+    """Arguments of the evaluation (``--split``, ``--mode``, …).
+
+    Attributes:
+        split: ``dev`` (tune on it), ``test`` (report on it) or ``all``.
+        modes: Retrieval modes to compare.
+        k: Retrieve this many clauses per question (metrics go up to 10).
+        model: Embedding model (default: the configured one); it gets its own index, ``index-<model>/``.
+        name: Report name (default: the split).
+        out: Report folder (default: ``<eval_dir>/reports``).
+        ablation: Also run the hybrid retriever with each feature switched off.
+        plots: Write PNG plots.
+        min_recall5: Exit non-zero if the hybrid Recall@5 (all questions) is below this.
+        min_mrr: Exit non-zero if the hybrid MRR@10 (all questions) is below this.
+        calibrate: Also compute the "not found" similarity thresholds that make the fewest errors on
+            this split's gold and out-of-corpus questions (use it on ``dev``).
+        suite: ``builtin`` (the two built-in documents), ``library`` (44 library documents among
+            200 distractors) or ``all``.
+        subset: ``full`` or ``ci`` (the library suite's judged documents only).
+        library_dir: The shared library (the library suite's distractors).
+        write_tuning: With ``calibrate``, write the tuning file with the calibrated thresholds here.
+    """
+
+    split: str = "test"
+    modes: tuple[str, ...] = MODES[::-1]
+    k: int = 10
+    model: str | None = None
+    name: str | None = None
+    out: Path | None = None
+    ablation: bool = True
+    plots: bool = True
+    min_recall5: float | None = None
+    min_mrr: float | None = None
+    calibrate: bool = False
+    suite: str = "builtin"
+    subset: str = "full"
+    library_dir: Path = DEFAULT_LIBRARY
+    write_tuning: Path | None = None
+
+
+@dataclass
+class QuestionResult:
+    qid: str
+    language: str
+    kind: str
+    doc: str | None
+    text: str
+    relevant: dict[str, int]
+    ranked: list[str]
+    rank: int | None
+    metrics: dict[str, float]
+
+
+@dataclass
+class ConfigResult:
+    """One retrieval configuration's results."""
+
+    name: str
+    options: SearchOptions
+    questions: list[QuestionResult]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class EvalReport:
+    args: EvalArgs
+    configs: list[ConfigResult]
+    latency: dict[str, dict[str, float]]
+    index: dict[str, Any]
+    created: str
+    answering: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calibration: dict[str, dict[str, float]] = field(default_factory=dict)
+    paths: list[Path] = field(default_factory=list)
+    suite: str = "builtin"
+    tuning: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def main(self) -> ConfigResult:
+        return next((c for c in self.configs if c.name == "hybrid"), self.configs[0])
+
+    def failures(self) -> list[str]:
+        """Bars (``min_recall5`` / ``min_mrr``) the main configuration misses."""
+        m = self.main.metrics["all"]
+        out = []
+        if self.args.min_recall5 is not None and m["recall@5"] < self.args.min_recall5:
+            out.append(f"Recall@5 {m['recall@5']:.3f} < {self.args.min_recall5}")
+        if self.args.min_mrr is not None and m["mrr@10"] < self.args.min_mrr:
+            out.append(f"MRR@10 {m['mrr@10']:.3f} < {self.args.min_mrr}")
+        return out
+
+
+def _configs(args: EvalArgs) -> list[tuple[str, SearchOptions]]:
+    out = []
+    for mode in args.modes:
+        out.append((mode, SearchOptions(mode=mode)))
+        out.append((f"{mode} · no translations", SearchOptions(mode=mode, translations=False)))
+    if args.ablation and "hybrid" in args.modes:
+        default = SearchOptions()
+        for feature in FEATURES:
+            if feature != "translations":
+                on = getattr(default, feature)
+                sign = "−" if on else "+"
+                out.append((f"hybrid {sign} {feature.replace('_', ' ')}", SearchOptions(**{feature: not on})))
+        # Glosses stand in for a missing translation: they act only without one.
+        for feature in ("glosses", "termbase"):
+            out.append((f"{_NO_TRANSLATIONS} − {feature}", SearchOptions(translations=False, **{feature: False})))
+    return out
+
+
+_NO_TRANSLATIONS = "hybrid · no translations"
+
+
+def _is_ablation(name: str) -> bool:
+    return name.startswith(("hybrid −", "hybrid +", f"{_NO_TRANSLATIONS} −"))
+
+
+def _score(q: Question, clauses: list[str], suite: Suite) -> QuestionResult:
+    ranked = list(dict.fromkeys(suite.unit(c) for c in clauses))[:10]
+    metrics = {f"recall@{k}": recall_at(ranked, q.relevant, k) for k in KS}
+    metrics["mrr@10"] = mrr_at(ranked, q.relevant, 10)
+    metrics["ndcg@10"] = ndcg_at(ranked, q.relevant, 10)
+    return QuestionResult(
+        q.qid, q.language, q.kind, q.doc, q.text, q.relevant, ranked, first_relevant_rank(ranked, q.relevant), metrics
+    )
+
+
+def _aggregate(results: list[QuestionResult]) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[QuestionResult]] = {"all": results}
+    for r in results:
+        groups.setdefault(r.language, []).append(r)
+        groups.setdefault(f"doc:{r.doc}", []).append(r)
+        groups.setdefault(f"kind:{r.kind}", []).append(r)
+    return {
+        name: {**{key: round(sum(r.metrics[key] for r in rs) / len(rs), 4) for key in METRIC_KEYS}, "n": len(rs)}
+        for name, rs in groups.items()
+    }
+
+
+def _index_stats(retriever: Retriever) -> dict[str, Any]:
+    index = retriever.index
+    size = sum(p.stat().st_size for p in index.path.rglob("*") if p.is_file())
+    return {
+        "model": index.model,
+        "documents": len(index.documents),
+        "chunks": index.chunk_count,
+        "vector_rows": index.row_count(),
+        "segments": len(index.segments),
+        "dim": index.manifest.dim,
+        "bytes": size,
+        "path": str(index.path),
+    }
+
+
+def _latency(retriever: Retriever, questions: Sequence[Question]) -> dict[str, dict[str, float]]:
+    retriever.search(questions[0].text, 10)  # warm up
+    samples: dict[str, list[float]] = {}
+    for q in questions:
+        retriever.clear_query_cache()  # each question as if asked for the first time
+        trace: dict[str, float] = {}
+        t = time.perf_counter()
+        retriever.search(q.text, 10, trace=trace)
+        trace["total"] = time.perf_counter() - t
+        for stage, seconds in trace.items():
+            samples.setdefault(stage, []).append(seconds * 1000)
+    return {
+        stage: {"p50_ms": round(percentile(v, 50), 2), "p95_ms": round(percentile(v, 95), 2)}
+        for stage, v in samples.items()
+    }
+
+
+def _answering(
+    retriever: Retriever, settings: Settings, gold: GoldSet, split: str
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Wrong refusals on gold questions and false answers on out-of-corpus ones (near-miss and
+    far-off), by language, with the answer layer's "not found" decision; also each question's
+    answerability signals, for calibration."""
+    from assistant.answering import Answerer
+
+    answerer = Answerer(retriever, settings)
+    out: dict[str, dict[str, Any]] = {}
+    samples: list[dict[str, Any]] = []
+    for lang in ("zh", "en"):
+        row: dict[str, Any] = {"threshold": answerer.thresholds[lang], "ooc": []}
+        qs = [q for q in gold.questions(split, in_corpus=None) if q.language == lang]
+        batches = retriever.search_batch([q.text for q in qs], 5) if qs else []
+        for q, hits in zip(qs, batches, strict=True):
+            cited, signals = answerer.relevant_hits(hits, lang, query=q.text)
+            answered = bool(cited)
+            samples.append({"language": lang, "answerable": q.in_corpus, "ooc": q.ooc, **signals})
+            if q.in_corpus:
+                row["n_gold"] = row.get("n_gold", 0) + 1
+                row["wrong_refusals"] = row.get("wrong_refusals", 0) + (not answered)
+            else:
+                kind = q.ooc or "mixed"
+                row[f"n_ooc_{kind}"] = row.get(f"n_ooc_{kind}", 0) + 1
+                row[f"false_answers_{kind}"] = row.get(f"false_answers_{kind}", 0) + answered
+                row["ooc"].append(
+                    {
+                        "id": q.qid,
+                        "text": q.text,
+                        "type": kind,
+                        "answered": answered,
+                        "similarity": round(hits[0].similarity if hits else 0.0, 4),
+                    }
+                )
+        row["n_ooc"] = sum(v for k, v in row.items() if k.startswith("n_ooc_"))
+        row["false_answers"] = sum(v for k, v in row.items() if k.startswith("false_answers_"))
+        row.setdefault("n_gold", 0)
+        row.setdefault("wrong_refusals", 0)
+        out[lang] = row
+    return out, samples
+
+
+def calibrate_thresholds(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per language, the similarity threshold with the fewest wrong refusals + false answers (ties:
+    the middle of the best range, for margin on both sides)."""
+    out = {}
+    for lang in ("zh", "en"):
+        gold = [s["similarity"] for s in samples if s["language"] == lang and s["answerable"]]
+        ooc = [s["similarity"] for s in samples if s["language"] == lang and not s["answerable"]]
+        values = sorted(set(gold + ooc))
+        if not values:
+            continue
+        cuts = [0.0, *((a + b) / 2 for a, b in itertools.pairwise(values)), 1.0]
+        errors = [sum(v < c for v in gold) + sum(v >= c for v in ooc) for c in cuts]
+        best = min(errors)
+        best_cuts = [c for c, e in zip(cuts, errors, strict=True) if e == best]
+        out[lang] = {
+            "threshold": round((best_cuts[0] + best_cuts[-1]) / 2, 4),
+            "errors": best,
+            "questions": len(values),
+        }
+    return out
+
+
+def fit_answerability(samples: list[dict[str, Any]], *, max_wrong_refusals: float = 0.03) -> dict[str, Any]:
+    """Per language, a logistic model over the answerability signals, with the threshold that
+    refuses as many out-of-corpus questions as it can while refusing at most ``max_wrong_refusals``
+    of the answerable ones (on the split it is fitted on: use dev)."""
+    import numpy as np
+
+    from assistant.answering.answerability import SIGNALS, fit_logistic
+
+    out: dict[str, Any] = {}
+    for lang in ("zh", "en"):
+        rows = [s for s in samples if s["language"] == lang]
+        if len(rows) < 20 or all(r["answerable"] for r in rows):
+            continue
+        x = np.asarray([[r[k] for k in SIGNALS] for r in rows], dtype=np.float64)
+        y = np.asarray([1.0 if r["answerable"] else 0.0 for r in rows])
+        w, b = fit_logistic(x, y)
+        p = 1 / (1 + np.exp(-(x @ w + b)))
+        gold = np.sort(p[y == 1])
+        allowed = int(np.floor(max_wrong_refusals * len(gold)))
+        threshold = float(gold[allowed]) - 1e-6 if len(gold) else 0.5
+        out[lang] = {
+            "weights": {k: round(float(v), 5) for k, v in zip(SIGNALS, w, strict=True)},
+            "bias": round(b, 5),
+            "threshold": round(threshold, 5),
+        }
+    return out
+
+
+def export_corpus(retriever: Retriever, path: Path) -> None:
+    """Write the clause-level corpus in BEIR form (``_id`` = clause id)."""
+    rows = []
+    for doc_id in sorted(retriever.index.documents):
+        clause_ids = dict.fromkeys(
+            r.clause_id for r in retriever.index.records(list(retriever.index.document_keys(doc_id)))
+        )
+        for clause_id in clause_ids:
+            clause = retriever.clause(clause_id)
+            rows.append(
+                {
+                    "_id": clause_id,
+                    "title": clause.heading,
+                    "text": clause.text,
+                    "metadata": {
+                        "doc_id": clause.doc_id,
+                        "doc_title": clause.title,
+                        "path": clause.path,
+                        "kind": clause.kind,
+                    },
+                }
+            )
+    write_jsonl(path, rows)
+
+
+def suite_retriever(
+    args: EvalArgs, settings: Settings, log: Callable[[str], None]
+) -> tuple[Suite, Settings, Retriever]:
+    """The suite, the settings of its corpus and index (brought up to date), and a retriever over it."""
+    from assistant.indexing import update_index
+
+    suite = SUITES[args.suite]
+    if args.model:
+        settings = settings.replace(model=args.model)
+    settings = suite.settings(settings, args.subset, Path(args.library_dir), log)
+    if args.model and suite.name == "builtin":
+        # Another model gets its own index beside the default one, which stays untouched.
+        slug = "".join(ch if ch.isalnum() else "-" for ch in args.model).strip("-").lower()
+        settings = settings.replace(index_dir=settings.index_dir.with_name(f"{settings.index_dir.name}-{slug}"))
+    update_index(settings, progress=sys.stderr.isatty(), log=log)
+    return suite, settings, Retriever.load(settings=settings)
+
+
+def run_evaluation(
+    args: EvalArgs,
+    settings: Settings | None = None,
+    *,
+    retriever: Retriever | None = None,
+    log: Callable[[str], None] | None = None,
+) -> EvalReport:
+    """Run one suite's evaluation and write its report; build or update its index first if needed."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    settings = settings or Settings.load()
+    if retriever is None:
+        suite, settings, retriever = suite_retriever(args, settings, log)
+    else:
+        suite = SUITES[args.suite]
+    known = {suite.unit(c) for doc_id in retriever.index.documents for c in _clause_ids(retriever, doc_id)}
+    gold: GoldSet = load_gold(suite.folder, known)
+    questions = gold.questions(args.split)
+    if not questions:
+        raise ValueError(f"no questions in split {args.split}")
+    configs = []
+    depth = max(args.k, suite.depth)
+    for name, options in _configs(args):
+        log(f"Evaluating {name} on {len(questions)} {args.split} questions ({suite.name})…")
+        batches = retriever.search_batch([q.text for q in questions], depth, options=options)
+        results = [_score(q, [h.clause_id for h in hits], suite) for q, hits in zip(questions, batches, strict=True)]
+        configs.append(ConfigResult(name, options, results, _aggregate(results)))
+    log("Measuring answers and refusals…")
+    answering, samples = _answering(retriever, settings, gold, args.split)
+    calibration: dict[str, Any] = {}
+    if args.calibrate:
+        calibration = {"similarity": calibrate_thresholds(samples), "model": fit_answerability(samples)}
+    log("Measuring per-stage latency…")
+    report = EvalReport(
+        args,
+        configs,
+        _latency(retriever, questions),
+        _index_stats(retriever),
+        dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        answering,
+        calibration,
+        suite=suite.name,
+        tuning={"name": retriever.tuning.name, "digest": retriever.tuning.digest, "values": retriever.tuning.values()},
+        samples=samples,
+    )
+    _write(report, settings, suite)
+    return report
+
+
+def evaluate(
+    args: EvalArgs, settings: Settings | None = None, *, log: Callable[[str], None] | None = None
+) -> list[EvalReport]:
+    """Run the evaluation of one suite or of all (``args.suite == "all"``); with ``calibrate`` and
+    ``write_tuning``, write a tuning file calibrated on every suite's questions together."""
+    import dataclasses
+
+    settings = settings or Settings.load()
+    names = list(SUITES) if args.suite == "all" else [args.suite]
+    reports = [run_evaluation(dataclasses.replace(args, suite=name), settings, log=log) for name in names]
+    if args.calibrate and args.write_tuning:
+        from assistant.tuning import Tuning
+
+        samples = [s for r in reports for s in r.samples]
+        similarity = calibrate_thresholds(samples)
+        tuning = Tuning.load(settings.tuning).replace(
+            min_similarity={lang: c["threshold"] for lang, c in similarity.items()},
+            answerability=fit_answerability(samples),
+        )
+        write_text(args.write_tuning, tuning.to_toml())
+        (log or print)(f"wrote {args.write_tuning} (tuning {tuning.digest})")
+    return reports
+
+
+def _clause_ids(retriever: Retriever, doc_id: str) -> list[str]:
+    return [r.clause_id for r in retriever.index.records(list(retriever.index.document_keys(doc_id)))]
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def summary_table(report: EvalReport, groups: Sequence[str] = ("zh", "en", "all")) -> list[list[str]]:
+    """Rows: configuration × group with the metrics, as strings."""
+    rows = [["configuration", "questions", *METRIC_KEYS]]
+    for c in report.configs:
+        for g in groups:
+            if g in c.metrics:
+                m = c.metrics[g]
+                rows.append([f"{c.name} [{LANG_LABEL.get(g, g)}]", str(m["n"]), *(_fmt(m[k]) for k in METRIC_KEYS)])
+    return rows
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    head, *body = rows
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def _text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def _by_language_table(report: EvalReport, names: Sequence[str]) -> list[list[str]]:
+    rows = [
+        [
+            "configuration",
+            *(f"{LANG_LABEL[g]} {k}" for g in ("zh", "en") for k in ("R@1", "R@5", "MRR@10")),
+            "all R@5",
+            "all MRR@10",
+        ]
+    ]
+    for c in report.configs:
+        if c.name in names:
+            cells = [c.name]
+            for g in ("zh", "en"):
+                m = c.metrics.get(g)
+                cells += [_fmt(m["recall@1"]), _fmt(m["recall@5"]), _fmt(m["mrr@10"])] if m else ["–"] * 3
+            cells += [_fmt(c.metrics["all"]["recall@5"]), _fmt(c.metrics["all"]["mrr@10"])]
+            rows.append(cells)
+    return rows
+
+
+def _per_question_rows(config: ConfigResult) -> list[list[str]]:
+    rows = [["rank", "id", "lang", "kind", "question", "gold clause", "top hit"]]
+    ordered = sorted(config.questions, key=lambda r: (-(r.rank or 99), r.metrics["mrr@10"], r.qid))
+    for r in ordered:
+        gold = ", ".join(c for c, g in sorted(r.relevant.items(), key=lambda x: -x[1]))
+        top = r.ranked[0] if r.ranked else "–"
+        mark = "✓" if top in r.relevant else "✗"
+        text = r.text.replace("|", "\\|")
+        rows.append([str(r.rank) if r.rank else "miss", r.qid, r.language, r.kind, text, gold, f"{mark} {top}"])
+    return rows
+
+
+def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
+    a = report.args
+    main = report.main
+    modes = [n for n in (f"{m}{s}" for m in a.modes for s in ("", " · no translations"))]
+    ablation = [c.name for c in report.configs if _is_ablation(c.name)]
+    docs = sorted(k for k in main.metrics if k.startswith("doc:"))
+    kinds = sorted(k for k in main.metrics if k.startswith("kind:"))
+    idx = report.index
+    unit = "article" if report.suite == "library" else "clause"
+    tuning = report.tuning
+    parts = [
+        f"# Retrieval evaluation: {report.suite} suite, {a.split} split",
+        "",
+        f"{main.metrics['all']['n']} questions ({main.metrics.get('zh', {}).get('n', 0)} Chinese, "
+        f"{main.metrics.get('en', {}).get('n', 0)} English) · model `{idx['model']}` · {idx.get('documents', '?')} "
+        f"documents, {idx['chunks']} chunks, {idx['vector_rows']} vector rows, {idx.get('segments', 1)} segment(s), "
+        f"index {idx['bytes'] / 1e6:.1f} MB · tuning `{tuning.get('name', '')}` ({tuning.get('digest', '')}) · "
+        f"{report.created}",
+        "",
+        f"Judged per {unit} (a hit on a {unit} or one of its items counts). Recall@k: share of the judged "
+        f"{unit}s (grade ≥ 1) in the top k. MRR@10: reciprocal rank of the first. nDCG@10: graded. "
+        "`no translations`: the parallel English text in the corpus is not searched, as for documents a user "
+        "adds without one.",
+        "",
+        "## Modes by query language",
+        "",
+        _markdown_table(_by_language_table(report, modes)),
+        "",
+        "## Ablation (one feature switched: − off, + on)",
+        "",
+        "Glosses stand in for a missing translation, so they act only without translations.",
+        "",
+        _markdown_table(_by_language_table(report, ["hybrid", _NO_TRANSLATIONS, *ablation])),
+        "",
+        "## Hybrid, all metrics",
+        "",
+        _markdown_table([r for r in summary_table(report) if r[0].startswith("hybrid [") or r[0] == "configuration"]),
+        "",
+        "## Hybrid by document and by question kind",
+        "",
+        _markdown_table(
+            [["group", "questions", *METRIC_KEYS]]
+            + [
+                [g.split(":", 1)[1], str(main.metrics[g]["n"]), *(_fmt(main.metrics[g][k]) for k in METRIC_KEYS)]
+                for g in (*docs, *kinds)
+            ]
+        ),
+        "",
+        '## Answering: "no relevant clause found" (hybrid, extractive answers)',
+        "",
+        "A gold question refused is a wrong refusal; an out-of-corpus question answered is a false answer "
+        "(near-miss: on a document's topic, but no document states the answer; far-off: nothing in the corpus is "
+        "about it). The decision is calibrated on dev (`assistant eval --split dev --calibrate`).",
+        "",
+        _markdown_table(
+            [
+                [
+                    "query language",
+                    "wrong refusals (answerable)",
+                    "near-miss refused",
+                    "far-off refused",
+                    "other out-of-corpus refused",
+                ]
+            ]
+            + [
+                [LANG_LABEL[lang], _rate(r["wrong_refusals"], r["n_gold"]), *_refused(r)]
+                for lang, r in report.answering.items()
+            ]
+        ),
+        "",
+        *(
+            [f"Calibrated on this split: `{json.dumps(report.calibration, ensure_ascii=False)}`", ""]
+            if report.calibration
+            else []
+        ),
+        "Out-of-corpus questions:",
+        "",
+        _markdown_table(
+            [["id", "type", "question", "top similarity", "answered"]]
+            + [
+                [
+                    o["id"],
+                    o.get("type", ""),
+                    o["text"].replace("|", "\\|"),
+                    f"{o['similarity']:.3f}",
+                    "yes (false answer)" if o["answered"] else "no",
+                ]
+                for r in report.answering.values()
+                for o in r.get("ooc", [])
+            ]
+        ),
+        "",
+        "## Latency per stage (hybrid, one question at a time, warm)",
+        "",
+        _markdown_table(
+            [["stage", "p50 ms", "p95 ms"]]
+            + [[s, f"{v['p50_ms']:.1f}", f"{v['p95_ms']:.1f}"] for s, v in report.latency.items()]
+        ),
+        "",
+    ]
+    for name in plot_names:
+        parts += [f"![{name}]({name})", ""]
+    parts += ["## Per question (hybrid), worst first", "", _markdown_table(_per_question_rows(main)), ""]
+    return "\n".join(parts)
+
+
+def _refused(r: dict[str, Any]) -> list[str]:
+    return [
+        _rate(r.get(f"n_ooc_{t}", 0) - r.get(f"false_answers_{t}", 0), r.get(f"n_ooc_{t}", 0))
+        for t in ("near", "far", "mixed")
+    ]
+
+
+def _rate(count: int, total: int) -> str:
+    return f"{count}/{total} ({count / total:.0%})" if total else "–"
+
+
+def _plots(report: EvalReport, out: Path, name: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = list(range(1, 11))
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for cname, style in (("hybrid", "-"), ("hybrid · no translations", "--"), ("dense", ":"), ("bm25", "-.")):
+        c = next((c for c in report.configs if c.name == cname), None)
+        if c is None:
+            continue
+        for lang, color in (("zh", "tab:red"), ("en", "tab:blue")):
+            rs = [r for r in c.questions if r.language == lang]
+            if rs:
+                curve = [sum(recall_at(r.ranked, r.relevant, k) for r in rs) / len(rs) for k in ks]
+                ax.plot(ks, curve, style, color=color, label=f"{cname} {LANG_LABEL[lang]}")
+    ax.set(xlabel="k", ylabel="Recall@k", title=f"Recall@k by query language ({report.args.split})", ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    recall_png = f"{name}-recall.png"
+    fig.tight_layout()
+    fig.savefig(out / recall_png, dpi=110)
+    plt.close(fig)
+
+    names = [c.name for c in report.configs]
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.55 * len(names) + 2), 4.2))
+    width = 0.38
+    for j, (lang, color) in enumerate((("zh", "tab:red"), ("en", "tab:blue"))):
+        values = [c.metrics.get(lang, {}).get("mrr@10", 0) for c in report.configs]
+        ax.bar(
+            [i + (j - 0.5) * width for i in range(len(names))],
+            values,
+            width,
+            color=color,
+            label=f"MRR@10 {LANG_LABEL[lang]}",
+        )
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+    ax.set(ylabel="MRR@10", ylim=(0, 1.02), title=f"MRR@10 by mode and feature ({report.args.split})")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    modes_png = f"{name}-modes.png"
+    fig.tight_layout()
+    fig.savefig(out / modes_png, dpi=110)
+    plt.close(fig)
+    return [recall_png, modes_png]
+
+
+def report_json(report: EvalReport) -> dict[str, Any]:
+    a = report.args
+    return {
+        "suite": report.suite,
+        "split": a.split,
+        "created": report.created,
+        "tuning": report.tuning,
+        "index": report.index,
+        "latency": report.latency,
+        "answering": report.answering,
+        "calibration": report.calibration,
+        "configs": [{"name": c.name, "options": c.options.__dict__, "metrics": c.metrics} for c in report.configs],
+        "questions": [
+            {
+                "id": r.qid,
+                "language": r.language,
+                "kind": r.kind,
+                "doc": r.doc,
+                "text": r.text,
+                "relevant": r.relevant,
+                "rank": r.rank,
+                "top": r.ranked[:10],
+                "metrics": r.metrics,
+            }
+            for r in report.main.questions
+        ],
+    }
+
+
+def _write(report: EvalReport, settings: Settings, suite: Suite) -> None:
+    out = Path(report.args.out or Path(settings.eval_dir) / "reports")
+    name = report.args.name or suite.report_name(report.args.split)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(report, out, name) if report.args.plots else []
+    write_text(out / f"{name}.md", render_markdown(report, plots))
+    write_json(out / f"{name}.json", report_json(report))
+    report.paths = [out / f"{name}.md", out / f"{name}.json", *(out / p for p in plots)]
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The evaluation's options, shared by ``assistant eval`` and ``python -m assistant.evaluation.runner``."""
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="test")
+    parser.add_argument(
+        "--mode",
+        action="append",
+        dest="modes",
+        choices=MODES,
+        help="retrieval mode to evaluate (repeatable; default: all three)",
+    )
+    parser.add_argument("--k", type=int, default=10, help="clauses retrieved per question (default 10)")
+    parser.add_argument("--name", help="report name (default: the split)")
+    parser.add_argument("--out", type=Path, help="report folder (default: eval/reports)")
+    parser.add_argument("--no-ablation", action="store_true", help="skip the per-feature ablation")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--min-recall5", type=float, help="exit 1 if hybrid Recall@5 is below this")
+    parser.add_argument("--min-mrr", type=float, help="exit 1 if hybrid MRR@10 is below this")
+    parser.add_argument("--calibrate", action="store_true", help="calibrate the 'not found' decision (use on dev)")
+    parser.add_argument(
+        "--write-tuning", type=Path, metavar="FILE", help="with --calibrate: write a tuning file with the calibration"
+    )
+    parser.add_argument("--suite", choices=(*SUITES, "all"), default="builtin", help="gold set (default: builtin)")
+    parser.add_argument(
+        "--subset",
+        choices=("full", "ci"),
+        default="full",
+        help="library suite: with the 200 distractors, or judged documents only",
+    )
+    parser.add_argument("--library-dir", type=Path, default=DEFAULT_LIBRARY, help="the shared library (library suite)")
+
+
+def args_from(ns: argparse.Namespace) -> EvalArgs:
+    if ns.k < 10:
+        raise ValueError("--k must be at least 10 (metrics go up to @10)")
+    return EvalArgs(
+        split=ns.split,
+        modes=tuple(ns.modes or EvalArgs.modes),
+        k=ns.k,
+        model=getattr(ns, "model", None),
+        name=ns.name,
+        out=ns.out,
+        ablation=not ns.no_ablation,
+        plots=not ns.no_plots,
+        min_recall5=ns.min_recall5,
+        min_mrr=ns.min_mrr,
+        calibrate=ns.calibrate,
+        suite=ns.suite,
+        subset=ns.subset,
+        library_dir=ns.library_dir,
+        write_tuning=ns.write_tuning,
+    )
+
+
+def print_summary(report: EvalReport) -> None:
+    modes = [f"{m}{s}" for m in report.args.modes for s in ("", " · no translations")]
+    print(_text_table(_by_language_table(report, modes)))
+    if any(_is_ablation(c.name) for c in report.configs):
+        print()
+        print(_text_table(_by_language_table(report, [c.name for c in report.configs if _is_ablation(c.name)])))
+    print()
+    for lang, r in report.answering.items():
+        near, far, other = _refused(r)
+        print(
+            f"{LANG_LABEL[lang]}: wrong refusals {_rate(r['wrong_refusals'], r['n_gold'])}; out-of-corpus refused: "
+            f"near-miss {near}, far-off {far}, other {other}"
+        )
+    if report.calibration:
+        print(f"calibration: {json.dumps(report.calibration, ensure_ascii=False)}")
+    print()
+    for path in report.paths:
+        print(f"wrote {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m assistant.evaluation.runner", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--model", help="embedding model (default: the configured one)")
+    from assistant.errors import AssistantError
+
+    try:
+        reports = evaluate(args_from(parser.parse_args(argv)))
+    except (AssistantError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for report in reports:
+        print_summary(report)
+    failures = [f for report in reports for f in report.failures()]
+    for f in failures:
+        print(f"FAILED: {f}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

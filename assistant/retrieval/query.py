@@ -1,0 +1,99 @@
+"""A question as the retriever understands it: validated once, normalised, its language, the
+clauses it names, the Chinese terms of its English phrases, the places and regulators it names.
+
+Example:
+    >>> from assistant.text.termbase import Termbase
+    >>> from assistant.text.scope import Scope
+    >>> tb = Termbase.from_rows([("黄河流域", "yellow river basin|yellow river", "green")])
+    >>> q = parse_query("What does clause 11 say about the Yellow River?", tb, Scope({}))
+    >>> q.language, q.references[0].number, q.zh_terms
+    ('en', 11, ['黄河流域'])
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from assistant.errors import InvalidQueryError
+from assistant.settings import MAX_QUERY_CHARS
+from assistant.text.normalize import detect_language, to_simplified
+from assistant.text.references import Reference, find_references
+from assistant.text.scope import Scope
+from assistant.text.termbase import Termbase
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How to search; each retrieval feature can be switched off (the evaluation's ablation).
+
+    Attributes:
+        mode: ``hybrid`` (all channels), ``dense`` or ``bm25``.
+        translations: Search the parallel English views where the corpus has them.
+        termbase: Add the Chinese terms of English questions (``dense_x`` / ``bm25_x`` channels).
+        glosses: Match English questions against the chunks' English glosses (``bm25_g``), where a
+            chunk has no searched translation.
+        bigrams: Match Chinese questions by character bigrams too (``bm25_c``).
+        references: Rank a clause the question names (``第十一条``, ``clause 11``) first.
+        scope: Favour the documents a question names by place or issuer ("the Shandong opinion").
+        language_weights: Language-aware fusion weights (off: every channel weighs the same).
+    """
+
+    mode: str = "hybrid"
+    translations: bool = True
+    termbase: bool = True
+    glosses: bool = True
+    bigrams: bool = True
+    references: bool = True
+    scope: bool = True
+    language_weights: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidQueryError(f"unknown retrieval mode {self.mode!r}; use one of {', '.join(MODES)}")
+
+
+#: Features that :class:`SearchOptions` can switch on or off, for ablation tables.
+FEATURES = ("translations", "termbase", "glosses", "bigrams", "references", "scope", "language_weights")
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A question as the retriever understands it."""
+
+    text: str
+    normalized: str
+    language: str
+    references: list[Reference]
+    zh_terms: list[str]
+    names: frozenset[str]
+
+
+def validate_query(query: object, *, what: str = "query") -> str:
+    """The stripped query, or :class:`InvalidQueryError` for one that is not text, empty, over-long,
+    or has no letter or digit in any script (only punctuation, symbols, emoji or control characters)."""
+    if not isinstance(query, str):
+        raise InvalidQueryError(f"the {what} must be text, not {type(query).__name__}")
+    text = query.strip()
+    if not text:
+        raise InvalidQueryError(f"the {what} is empty; ask a question in Chinese or English")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidQueryError(f"the {what} is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}")
+    if any(unicodedata.category(ch) == "Cs" for ch in text):
+        raise InvalidQueryError(f"the {what} is not valid Unicode text (lone surrogate)")
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
+        raise InvalidQueryError(f"the {what} has no words (no letter or digit); ask a question in Chinese or English")
+    return text
+
+
+def parse_query(text: str, termbase: Termbase, scope: Scope, options: SearchOptions | None = None) -> ParsedQuery:
+    """Understand a (validated) question."""
+    opts = options or SearchOptions()
+    normalized = to_simplified(unicodedata.normalize("NFKC", text))
+    language = detect_language(normalized)
+    refs = find_references(normalized) if opts.references else []
+    zh_terms = termbase.chinese_terms(normalized) if opts.termbase and language == "en" else []
+    names = frozenset(scope.names_in(normalized)) if opts.scope else frozenset()
+    return ParsedQuery(text, normalized, language, refs, zh_terms, names)
