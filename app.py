@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from assistant.ui import main
+from assistant.interfaces.cli import app_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(app_main())

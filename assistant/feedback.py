@@ -37,7 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import fcntl
 import json
@@ -49,7 +48,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import AssistantError
 from assistant.fileio import write_jsonl, write_text
 from assistant.settings import Settings
 from assistant.text.normalize import detect_language
@@ -343,20 +341,3 @@ def export_with_summary(
     write_text(out / "qrels" / "test.tsv", _QRELS_HEADER)
     summary.paths = [out / "queries.jsonl", out / "qrels" / "dev.tsv", out / "qrels" / "test.tsv"]
     return summary
-
-
-def cli_feedback(args: argparse.Namespace, settings: Settings) -> int:
-    """``assistant feedback export [--out DIR]``."""
-    if args.feedback_command != "export":
-        raise AssistantError(f"unknown feedback action {args.feedback_command!r}; use export")
-    path = feedback_path(settings)
-    if not path.is_file():
-        print(f"No feedback yet ({path} does not exist); nothing to export.")
-        return 0
-    out = args.out or Path(settings.data_dir) / "gold-candidates"
-    summary = export_with_summary(settings, out)
-    print(summary.summary())
-    for p in summary.paths:
-        print(f"wrote {p}")
-    print("Review the candidates, then append them to eval/queries.jsonl and eval/qrels/dev.tsv (see eval/README.md).")
-    return 0

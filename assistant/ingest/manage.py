@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import fcntl
@@ -34,15 +33,14 @@ import json
 import os
 import re
 import sys
-import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assistant.chunking import parse
-from assistant.embedding.sentence import Embedder
+from assistant.embedding import Embedder
 from assistant.errors import (
     CorpusError,
     DocumentNotFoundError,
@@ -227,7 +225,7 @@ def import_files(
     and listed, unless ``strict`` (then nothing is added). Safe to re-run after an interruption:
     what was added already is unchanged, and the index takes in what it is missing."""
     log = log or _stderr
-    items = [(Path(os.fspath(p)), Path(os.fspath(p)).name, d) for p, d in files]
+    items = [(Path(os.fspath(p)), _display(str(p)), d) for p, d in files]
     return _import(
         items, settings, {}, strict=strict, update_index=update_index, embedder=embedder, log=log, progress=progress
     )
@@ -441,6 +439,43 @@ def _collect(
     return files
 
 
+def collect_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
+    """The files to add from files and folders (searched recursively, hidden ones left out), and
+    what was skipped on the way ("file: reason") instead of failing the whole call."""
+    files: list[Path] = []
+    skipped: list[str] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(os.fspath(raw))
+        children = (
+            [
+                c
+                for c in sorted(path.rglob("*"))
+                if not any(p.startswith((".", "~$")) for p in c.relative_to(path).parts)
+            ]
+            if path.is_dir()
+            else [path]
+        )
+        for child in children:
+            label = _display(str(child))
+            if child.is_dir():
+                continue
+            if not child.exists() and not child.is_symlink():
+                skipped.append(f"{label}: no such file")
+            elif (bad := _bad_name(child.name)) is not None:
+                skipped.append(f"{label}: {bad}")
+            elif child.suffix.lower() not in FORMATS:
+                skipped.append(f"{label}: not a supported format ({', '.join(sorted(set(FORMATS)))})")
+            elif child.resolve() not in seen:
+                seen.add(child.resolve())
+                files.append(child)
+    return files, skipped
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith((".", "~$")) for part in relative.parts)
+
+
 def _combined(problems: list[CorpusError], total: int) -> CorpusError:
     """One exception for all problems of a call (one line; the class if they share one)."""
     if len(problems) == 1:
@@ -639,66 +674,6 @@ def _indexed(settings: Settings) -> dict[str, dict[str, Any]]:
         return dict(read_manifest(settings.index_dir).documents)
     except (IndexNotFoundError, StaleIndexError, ModelMismatchError, KeyError):
         return {}
-
-
-# -- command line -------------------------------------------------------------------------------
-
-
-def cli_add(args: argparse.Namespace, settings: Settings) -> int:
-    """``assistant add PATH... [--doc-id] [--title] [--issuer] [--date] [--source] [--no-index]``."""
-    meta = {k: getattr(args, k) for k in ("title", "issuer", "date", "source") if getattr(args, k, None)}
-    start = time.perf_counter()
-    results = add_documents(args.paths, settings, doc_id=args.doc_id, meta=meta, update_index=not args.no_index)
-    for r in results:
-        print(f"{r.action:<9} {r.doc_id}  {r.title}")
-        kind = f"{r.format} ({r.encoding})" if r.encoding else r.format
-        facts = [kind, f"{r.clauses} clauses", r.issuer, r.date, r.language]
-        print(f"{'':<9} {' · '.join(f for f in facts if f)}  ← {r.file}")
-        for warning in r.warnings:
-            print(f"{'':<9} note: {warning}")
-    counts = {a: sum(r.action == a for r in results) for a in ACTIONS}
-    summary = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
-    tail = (
-        "; run `assistant index` to make them searchable"
-        if args.no_index and counts["unchanged"] < len(results)
-        else ""
-    )
-    print(f"Done: {summary} in {time.perf_counter() - start:.1f} s{tail}.")
-    return 0
-
-
-def cli_remove(args: argparse.Namespace, settings: Settings) -> int:
-    """``assistant remove DOC_ID [--no-index]``."""
-    remove_document(args.doc_id, settings, update_index=not args.no_index)
-    tail = "; run `assistant index` to drop it from the index" if args.no_index else " and the index"
-    print(f"Removed {args.doc_id} from the corpus{tail}.")
-    return 0
-
-
-def cli_list(args: argparse.Namespace, settings: Settings) -> int:
-    """``assistant list [--json]``: a table of the documents, or JSON."""
-    docs = list_documents(settings)
-    if args.json:
-        print(json.dumps([asdict(d) for d in docs], ensure_ascii=False, indent=2))
-        return 0
-    if not docs:
-        print(f"No documents in {settings.corpus_dir}/; add some with `assistant add PATH`.")
-        return 0
-    rows = [("DOC ID", "TITLE", "DATE", "CLAUSES", "LANG", "INDEXED (UTC)")]
-    for d in docs:
-        indexed = d.indexed_at.replace("T", " ")[:16] if d.indexed_at else "not indexed"
-        rows.append((d.doc_id, _fit(d.title, 40), d.date or "-", str(d.clauses), d.language, indexed))
-    widths = [max(display_width(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [
-            cell.rjust(w) if i == 3 else cell + " " * (w - display_width(cell))
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        print("  ".join(cells).rstrip())
-    stale = sum(d.indexed_at is None for d in docs)
-    note = f"; {stale} not indexed: run `assistant index`" if stale else ""
-    print(f"\n{len(docs)} document{'s' if len(docs) != 1 else ''}, {sum(d.clauses for d in docs)} clauses{note}.")
-    return 0
 
 
 def _fit(text: str, width: int) -> str:

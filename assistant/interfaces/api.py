@@ -32,14 +32,10 @@ From a shell: ``assistant serve`` (http://127.0.0.1:8000), then ``bash examples/
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -50,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import __version__
-from assistant.answering.extractive import Answerer, LiveAnswerer
+from assistant.answering import Answerer
 from assistant.errors import (
     AssistantError,
     ClauseNotFoundError,
@@ -67,13 +63,14 @@ from assistant.errors import (
     UnsupportedFormatError,
 )
 from assistant.interfaces.serving import check_port, exposure_warning
-from assistant.retrieval.retriever import Retriever, open_retriever, validate_query
+from assistant.retrieval import Retriever, validate_query
+from assistant.service import LIMITS, Service, Upload
 from assistant.settings import MAX_QUERY_CHARS, Settings
 
-#: Most clauses one request may ask for.
-MAX_K = 50
-_MAX_HISTORY = 20
-_MAX_DOC_IDS = 100
+#: Most clauses one request may ask for (the service's limit, the same in every interface).
+MAX_K = LIMITS.max_k
+_MAX_HISTORY = LIMITS.max_history
+_MAX_DOC_IDS = LIMITS.max_doc_ids
 
 #: HTTP status of each error type (the closest base class in this table applies).
 ERROR_STATUS: dict[type[AssistantError], int] = {
@@ -355,32 +352,6 @@ _NO_INDEX = {409: _error("The index does not match the corpus or the model."), 5
 # -- shared state ---------------------------------------------------------------------------------
 
 
-class Service:
-    """What the endpoints share: the settings and the live answerer (and through it, the retriever).
-
-    Args:
-        settings: Paths and thresholds.
-        live: The live answerer; the chat UI shares it when mounted in the same process.
-    """
-
-    def __init__(self, settings: Settings, live: LiveAnswerer) -> None:
-        self.settings = settings
-        self.live = live
-
-    def current(self) -> tuple[Retriever, Answerer]:
-        """The retriever and answerer to serve the next request with (always a matching pair)."""
-        answerer = self.live.current
-        return answerer.retriever, answerer
-
-    @property
-    def retriever(self) -> Retriever:
-        return self.current()[0]
-
-    def change(self, update: Callable[[Retriever], Any]) -> Any:
-        """Run ``update(retriever)``, which changes the corpus and the index, then serve the new index."""
-        return self.live.change(update)
-
-
 # -- the app --------------------------------------------------------------------------------------
 
 
@@ -406,11 +377,10 @@ def create_app(
         >>> uvicorn.run(create_app(), host="127.0.0.1", port=8000)   # doctest: +SKIP
     """
     settings = settings or Settings.load()
-    if answerer is None:
-        answerer = Answerer(retriever or open_retriever(settings), settings)
-    elif retriever is not None and answerer.retriever is not retriever:
+    if answerer is not None and retriever is not None and answerer.retriever is not retriever:
         raise ConfigError("create_app: the answerer must use the retriever given")
-    service = Service(settings, LiveAnswerer(answerer, settings))
+    loaded = answerer or retriever
+    service = Service.over(loaded, settings) if loaded is not None else Service.open(settings)
 
     app = FastAPI(
         title="regrag-assistant",
@@ -446,8 +416,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     def search(request: SearchRequest) -> dict[str, Any]:
         """The `k` clauses that best answer `query`, best first, each with its heading path, text,
         document metadata and (where the corpus has one) English translation."""
-        retriever, _ = service.current()
-        hits = retriever.search(request.query, request.k, doc_ids=request.doc_ids, mode=request.mode)
+        hits = service.search(request.query, request.k, doc_ids=request.doc_ids, mode=request.mode)
         return {"query": request.query, "hits": [h.to_dict() for h in hits]}
 
     @app.post(
@@ -465,9 +434,8 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     def ask(request: AskRequest) -> dict[str, Any]:
         """An answer in the question's language whose statements cite clauses as `[n]`; `found` is
         false (and the text says so) when no clause is relevant enough."""
-        _, answerer = service.current()
         try:
-            answer = answerer.answer(
+            answer = service.ask(
                 request.question,
                 k=request.k,
                 doc_ids=request.doc_ids,
@@ -492,12 +460,12 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     )
     def clause(clause_id: str) -> dict[str, Any]:
         """The whole clause `clause_id` (e.g. `cbirc-2023-shandong:四.十一`, URL-encoded), with rank 0."""
-        return service.retriever.clause(clause_id).to_dict()
+        return service.clause(clause_id).to_dict()
 
     @app.get("/api/documents", response_model=DocumentsResponse, tags=["corpus"], summary="List documents")
     def documents() -> dict[str, Any]:
         """The indexed documents: id, title, issuer, date, language, clause count, indexing time."""
-        return {"documents": service.retriever.documents()}
+        return {"documents": service.documents()}
 
     @app.post(
         "/api/documents",
@@ -524,28 +492,9 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     ) -> Any:
         """Add an uploaded document to the corpus and the index (a new version of a document with the
         same id replaces it); searches see it as soon as this returns."""
-        from assistant.ingest import manage
-
         meta = {k: v for k, v in {"title": title, "issuer": issuer, "date": date, "source": source}.items() if v}
-        uploads = Path(service.settings.data_dir) / "uploads"
-        uploads.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
-        try:
-            path = folder / _safe_filename(file.filename)
-            _save_upload(file, path, service.settings.max_document_bytes)
-            results = service.change(
-                lambda retriever: manage.add_documents(
-                    [path],
-                    service.settings,
-                    doc_id=doc_id or None,
-                    meta=meta or None,
-                    allowed_root=uploads,
-                    embedder=retriever.embedder,
-                )
-            )
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return {"added": [dataclasses.asdict(r) for r in results], "documents": service.retriever.documents()}
+        results = service.add([Upload(file.filename, file.file)], doc_id=doc_id or None, meta=meta or None)
+        return {"added": [dataclasses.asdict(r) for r in results], "documents": service.documents()}
 
     @app.delete(
         "/api/documents/{doc_id}",
@@ -556,26 +505,13 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     )
     def remove_document(doc_id: str) -> dict[str, Any]:
         """Remove the document from the corpus and the index; searches stop seeing it as soon as this returns."""
-        from assistant.ingest import manage
-
-        service.change(lambda retriever: manage.remove_document(doc_id, service.settings, embedder=retriever.embedder))
-        return {"removed": doc_id, "documents": service.retriever.documents()}
+        service.remove(doc_id)
+        return {"removed": doc_id, "documents": service.documents()}
 
     @app.get("/healthz", response_model=Health, tags=["service"], summary="Health")
     def healthz() -> dict[str, Any]:
         """Whether the service is up, and what it serves: model, document and chunk counts, index build time."""
-        retriever, answerer = service.current()
-        manifest = retriever.index.manifest
-        return {
-            "status": "ok",
-            "version": __version__,
-            "model": manifest["model"],
-            "dim": int(manifest["dim"]),
-            "documents": len(manifest["documents"]),
-            "chunk_count": int(manifest["chunk_count"]),
-            "index_built_at": manifest.get("built_at", ""),
-            "generative": answerer.generative_available,
-        }
+        return {**service.health(), "version": __version__}
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -624,43 +560,12 @@ def _json_error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-def _safe_filename(name: str | None, max_bytes: int = 200) -> str:
-    """The upload's own file name, without folders, kept otherwise as sent: the document id comes
-    from it as from a file added on the command line (the corpus manager rejects unusable names)."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].replace("\0", "")
-    if base.strip(". ") == "":
-        return "upload.txt"
-    stem, dot, suffix = base.rpartition(".")
-    if not dot or len(suffix) > 16:
-        stem, dot, suffix = base, "", ""
-    while len(f"{stem}{dot}{suffix}".encode()) > max_bytes:  # file systems allow 255 bytes
-        stem = stem[:-1]
-    return f"{stem}{dot}{suffix}"
-
-
-def _save_upload(upload: UploadFile, dest: Path, limit: int) -> None:
-    """Copy the upload to ``dest``, stopping as soon as it is over ``limit`` bytes.
-
-    Raises:
-        DocumentTooLargeError: The upload is over the limit.
-    """
-    size = 0
-    with open(dest, "wb") as out:
-        while chunk := upload.file.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                raise DocumentTooLargeError(
-                    f"{dest.name}: over the size limit of {limit / 2**20:.1f} MB (setting max_document_bytes)"
-                )
-            out.write(chunk)
-
-
 def _mount_ui(app: FastAPI, service: Service) -> None:
     import gradio
 
     from assistant.interfaces.ui import build_ui
 
-    blocks = build_ui(service.live, service.settings)  # the same live answerer: changes show on both sides
+    blocks = build_ui(service)  # the same live answerer: changes show on both sides
     app.state.ui = blocks
     gradio.mount_gradio_app(app, blocks, path="/")
 
@@ -668,23 +573,21 @@ def _mount_ui(app: FastAPI, service: Service) -> None:
 # -- command line ---------------------------------------------------------------------------------
 
 
-def cli_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """``assistant serve``: load the model and index once, then serve the API (and UI) with uvicorn."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, with_ui: bool = False) -> None:
+    """Load the model and index once, then serve the API (and the UI) with uvicorn until stopped."""
     import uvicorn
 
-    with_ui = bool(getattr(args, "with_ui", False))
-    check_port(args.host, args.port)  # before the model loads, so a busy port fails at once
+    check_port(host, port)  # before the model loads, so a busy port fails at once
     print("Loading the index and the embedding model…", file=sys.stderr, flush=True)
     app = create_app(settings, with_ui=with_ui)
-    host = f"[{args.host}]" if ":" in args.host else args.host
+    shown = f"[{host}]" if ":" in host else host
     ui = "; the chat UI at /" if with_ui else ""
     print(
-        f"Serving http://{host}:{args.port}: the API under /api (OpenAPI at /openapi.json, docs at /docs){ui}",
+        f"Serving http://{shown}:{port}: the API under /api (OpenAPI at /openapi.json, docs at /docs){ui}",
         file=sys.stderr,
         flush=True,
     )
-    warning = exposure_warning(args.host, "the API")
+    warning = exposure_warning(host, "the API")
     if warning:
         print(warning, file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
-    return 0
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)

@@ -29,9 +29,10 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field
 
-from assistant.embedding.sentence import Embedder
-from assistant.retrieval.retriever import Hit, Retriever
+from assistant.embedding import Embedder, load_embedder
+from assistant.retrieval import Retriever
 from assistant.settings import Settings
+from assistant.types import Hit
 
 
 def hit_to_document(hit: Hit) -> Document:
@@ -148,7 +149,7 @@ class BundledEmbeddings(Embeddings):
     """
 
     def __init__(self, embedder: Embedder | None = None, *, settings: Settings | None = None) -> None:
-        self.embedder = embedder or Embedder.from_settings(settings or Settings.load())
+        self.embedder = embedder or load_embedder(settings or Settings.load())
 
     @property
     def dim(self) -> int:

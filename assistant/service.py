@@ -1,0 +1,281 @@
+"""One facade for the chat UI, the HTTP API and the command line.
+
+Every interface validates through it, with one set of limits (:class:`Limits`), answers and
+searches through it, and changes the corpus through it: uploads are copied into a private folder
+with a size check while copying, added, and the folder removed afterwards, whatever happens; the
+index is reloaded after each change, and requests already running finish on the old one.
+
+Example:
+    >>> service = Service.open(Settings.load())                                   # doctest: +SKIP
+    >>> service.ask("Which measures support Yellow River ecology?").citations[0].hit.clause_id  # doctest: +SKIP
+    'cbirc-2023-shandong:四.十一'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from assistant.answering import Answer, Answerer, LiveAnswerer
+from assistant.errors import CorpusError, DocumentTooLargeError, InvalidQueryError
+from assistant.retrieval import MODES, Retriever, SearchOptions, open_retriever, validate_query
+from assistant.settings import MAX_QUERY_CHARS, Settings
+from assistant.types import Hit
+
+UPLOADS = "uploads"
+_UPLOAD_PREFIX = "upload-"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for, the same in every interface."""
+
+    max_k: int = 50
+    max_question_chars: int = MAX_QUERY_CHARS
+    max_history: int = 20
+    max_doc_ids: int = 100
+
+
+LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to add: its name as sent, and where to read it (a path, or an open binary file)."""
+
+    name: str | None
+    source: str | Path | IO[bytes]
+
+
+class Service:
+    """What the interfaces share: settings, limits, the live answerer (and through it the retriever).
+
+    Args:
+        settings: Paths, model and the data folder (uploads).
+        live: The live answerer; the UI and the API share one when they run in one process.
+    """
+
+    def __init__(self, settings: Settings, live: LiveAnswerer, limits: Limits = LIMITS) -> None:
+        self.settings = settings
+        self.live = live
+        self.limits = limits
+
+    @classmethod
+    def open(cls, settings: Settings, *, log: Callable[[str], None] | None = None) -> Service:
+        """Load the model and the index (building or updating the index first if needed)."""
+        clean_uploads(settings)
+        return cls(settings, LiveAnswerer(Answerer(open_retriever(settings, log=log), settings), settings))
+
+    @classmethod
+    def over(cls, answerer: Answerer | LiveAnswerer | Retriever, settings: Settings) -> Service:
+        """A service over an answerer (or retriever) already loaded."""
+        if isinstance(answerer, Retriever):
+            answerer = Answerer(answerer, settings)
+        live = answerer if isinstance(answerer, LiveAnswerer) else LiveAnswerer(answerer, settings)
+        return cls(settings, live)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    @property
+    def answerer(self) -> Answerer:
+        return self.live.current
+
+    @property
+    def retriever(self) -> Retriever:
+        return self.live.current.retriever
+
+    def check_k(self, k: object) -> int:
+        """``k`` as an int in ``1..max_k``, or :class:`InvalidQueryError`."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.limits.max_k:
+            raise InvalidQueryError(f"k must be a whole number from 1 to {self.limits.max_k}, not {k!r}")
+        return k
+
+    def check_doc_ids(self, doc_ids: Sequence[str] | None) -> list[str] | None:
+        if not doc_ids:
+            return None
+        if len(doc_ids) > self.limits.max_doc_ids:
+            raise InvalidQueryError(f"at most {self.limits.max_doc_ids} document ids per request")
+        return list(doc_ids)
+
+    def check_mode(self, mode: str) -> str:
+        if mode not in MODES:
+            raise InvalidQueryError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
+        return mode
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        doc_ids: Sequence[str] | None = None,
+        mode: str = "hybrid",
+        translations: bool | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best clauses (validated with this service's limits)."""
+        query = validate_query(query)
+        options = SearchOptions(
+            mode=self.check_mode(mode),
+            translations=self.settings.use_translations if translations is None else translations,
+        )
+        return self.retriever.search(query, self.check_k(k), doc_ids=self.check_doc_ids(doc_ids), options=options)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int = 5,
+        doc_ids: Sequence[str] | None = None,
+        mode: str = "hybrid",
+        history: Sequence[str] = (),
+        generative: bool = False,
+    ) -> Answer:
+        """An answer with cited clauses; a question with no words, or an empty history entry, is refused."""
+        question = validate_query(question, what="question")
+        if len(history) > self.limits.max_history:
+            raise InvalidQueryError(f"at most {self.limits.max_history} earlier questions in the history")
+        history = [validate_query(h, what="history entry") for h in history]
+        return self.answerer.answer(
+            question,
+            k=self.check_k(k),
+            doc_ids=self.check_doc_ids(doc_ids),
+            mode=self.check_mode(mode),
+            history=history,
+            generative=bool(generative),
+        )
+
+    def clause(self, clause_id: str) -> Hit:
+        return self.retriever.clause(clause_id)
+
+    def documents(self) -> list[dict[str, Any]]:
+        return self.retriever.documents()
+
+    def health(self) -> dict[str, Any]:
+        retriever, answerer = self.retriever, self.answerer
+        manifest = retriever.index.manifest
+        return {
+            "status": "ok",
+            "model": manifest.model,
+            "dim": int(manifest.dim),
+            "documents": len(retriever.index.documents),
+            "chunk_count": retriever.index.chunk_count,
+            "index_built_at": manifest.built_at,
+            "generative": answerer.generative_available,
+        }
+
+    # -- changing the corpus ----------------------------------------------------------------------
+
+    def add(
+        self,
+        uploads: Iterable[Upload],
+        *,
+        doc_id: str | None = None,
+        meta: dict[str, str] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> list[Any]:
+        """Add uploaded files: each is copied (stopping at the size limit) into a private folder
+        under ``<data_dir>/uploads/``, added with its own name, and the folder is removed afterwards.
+
+        Raises:
+            CorpusError: A file cannot be added (nothing was); ``DocumentTooLargeError`` for one over a limit.
+        """
+        from assistant.ingest.manage import add_documents
+
+        root = (Path(self.settings.data_dir) / UPLOADS).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=_UPLOAD_PREFIX, dir=root))
+        lock = open(folder / ".lock", "w")  # noqa: SIM115  (held while the upload is in progress)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            paths = []
+            for n, upload in enumerate(uploads):
+                name = safe_filename(upload.name)
+                dest = folder / str(n) / name  # one folder per file: equal names never replace each other
+                dest.parent.mkdir()
+                copy_limited(upload.source, dest, self.settings.max_document_bytes)
+                paths.append(dest)
+            if not paths:
+                raise CorpusError("no files given")
+            return self.live.change(
+                lambda retriever: add_documents(
+                    paths,
+                    self.settings,
+                    doc_id=doc_id or None,
+                    meta=meta or None,
+                    allowed_root=root,
+                    embedder=retriever.embedder,
+                    log=log or (lambda msg: print(msg, file=sys.stderr, flush=True)),
+                )
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            lock.close()
+
+    def remove(self, doc_id: str) -> None:
+        """Remove a document from the corpus and the index."""
+        from assistant.ingest.manage import remove_document
+
+        self.live.change(lambda retriever: remove_document(doc_id, self.settings, embedder=retriever.embedder))
+
+
+def safe_filename(name: str | None, max_bytes: int = 200) -> str:
+    """The upload's own file name, without folders, kept otherwise as sent: the document id comes
+    from it as from a file added on the command line (the corpus manager rejects unusable names).
+
+    Example:
+        >>> safe_filename("../../etc/passwd.txt"), safe_filename("C:\\\\docs\\\\规定.docx"), safe_filename("")
+        ('passwd.txt', '规定.docx', 'upload.txt')
+    """
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].replace("\0", "")
+    if base.strip(". ") == "":
+        return "upload.txt"
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or len(suffix) > 16:
+        stem, dot, suffix = base, "", ""
+    while len(f"{stem}{dot}{suffix}".encode()) > max_bytes:  # file systems allow 255 bytes
+        stem = stem[:-1]
+    return f"{stem}{dot}{suffix}"
+
+
+def copy_limited(source: str | Path | IO[bytes], dest: Path, limit: int) -> None:
+    """Copy a file or stream to ``dest``, stopping as soon as it is over ``limit`` bytes.
+
+    Raises:
+        DocumentTooLargeError: The file is over the limit.
+    """
+    size = 0
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(open(source, "rb")) if isinstance(source, (str, Path)) else source
+        out = stack.enter_context(open(dest, "wb"))
+        while chunk := src.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise DocumentTooLargeError(
+                    f"{dest.name}: over the size limit of {limit / 2**20:.1f} MB (setting max_document_bytes)"
+                )
+            out.write(chunk)
+
+
+def clean_uploads(settings: Settings) -> int:
+    """Remove upload folders a killed process left behind (no process holds their lock); returns how many."""
+    root = Path(settings.data_dir) / UPLOADS
+    removed = 0
+    if root.is_dir():
+        for leftover in root.glob(f"{_UPLOAD_PREFIX}*"):
+            try:
+                with open(leftover / ".lock", "a") as fh:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    shutil.rmtree(leftover, ignore_errors=True)
+                    removed += 1
+            except BlockingIOError:
+                continue  # another process is adding it right now
+            except OSError:
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed += 1
+    return removed
