@@ -276,21 +276,25 @@ def _gold_texts(eval_dir: Path) -> set[str]:
 
 def _known_clauses(settings: Settings) -> set[str] | None:
     """Clause ids of the current index, or ``None`` when there is no readable index (no check then)."""
-    from assistant.indexing import current_generation
+    from assistant.errors import AssistantError
+    from assistant.store.segments import IndexReader
 
-    gen = current_generation(Path(settings.index_dir))
-    chunks = gen / "chunks.jsonl" if gen else None
-    if chunks is None or not chunks.is_file():
+    try:
+        reader = IndexReader.open(settings.index_dir)
+    except AssistantError:
         return None
-    with open(chunks, encoding="utf-8") as fh:
-        return {json.loads(line)["clause_id"] for line in fh if line.strip()}
+    try:
+        keys = [key for doc_id in reader.documents for key in reader.document_keys(doc_id)]
+        return {record.clause_id for record in reader.records(keys)}
+    finally:
+        reader.close()
 
 
 def export_candidates(settings: Settings, out_dir: str | os.PathLike[str], *, check_clauses: bool = True) -> list[Path]:
     """Write the feedback as gold-set candidates; returns the written paths.
 
     Writes ``queries.jsonl``, ``qrels/dev.tsv`` and ``qrels/test.tsv`` (header only) to
-    ``out_dir``, the layout :func:`assistant.gold.load_gold` reads, so a reviewer can check the
+    ``out_dir``, the layout :func:`assistant.evaluation.gold.load_gold` reads, so a reviewer can check the
     candidates with it before merging them into ``eval/``.
 
     Args:

@@ -48,7 +48,7 @@ from assistant.store.segments import (
 from assistant.store.sparse import Postings
 from assistant.text.normalize import to_simplified
 from assistant.text.scope import Scope
-from assistant.text.termbase import Termbase, load_termbase, termbase_files
+from assistant.text.termbase import Termbase, settings_termbase
 from assistant.text.tokens import TOKENIZER_VERSION, bigrams, tokenize
 from assistant.tuning import Tuning
 from assistant.types import ChunkRecord, DocumentRecord
@@ -182,7 +182,7 @@ def _document_record(
 
 def stale_documents(manifest: Manifest, settings: Settings) -> list[str]:
     """Ids of documents added, changed or removed in the corpus since the index was built."""
-    termbase = load_termbase(tuple(str(p) for p in termbase_files(settings)))
+    termbase = settings_termbase(settings)
     current = {d.doc_id: document_fingerprint(d, settings, termbase) for d in load_corpus(settings.corpus_dir)}
     indexed = {k: v["fingerprint"] for k, v in manifest.documents.items()}
     return sorted(k for k in current.keys() | indexed.keys() if current.get(k) != indexed.get(k))
@@ -238,8 +238,8 @@ def update_index(
     backend = backend_for(settings.store, tuning)
     with write_lock(index_dir):
         docs = load_corpus(settings.corpus_dir)
-        termbase = load_termbase(tuple(str(p) for p in termbase_files(settings)))
-        model = embedder.model_id if embedder else model_id(settings.model)
+        termbase = settings_termbase(settings)
+        model = embedder.model_id if embedder else model_id(settings.model, settings.embedding_backend)
         manifest = None
         if not rebuild:
             try:

@@ -55,7 +55,9 @@ class Settings:
         max_chunk_chars: Clauses longer than this are split at sentence ends.
         max_document_bytes: Largest file ``assistant add`` accepts (default 20 MB).
         termbase: Extra termbase files (TSV) used besides the bundled one.
-        use_translations: Whether parallel English text found in the corpus is indexed and searched.
+        library_terms: Use the bundled termbase entries mined from the shared library (``lib-…`` domains).
+        use_translations: Whether parallel English text found in the corpus is searched (it is always
+            indexed and shown); off by default, see the README's evaluation section.
         embedding_backend: ``onnx-int8`` (the bundled models through ONNX Runtime, int8) or ``torch``.
         store: Where vectors and BM25 live: ``faiss`` (the index folder), ``milvus:PATH`` (Milvus
             Lite) or ``milvus:http://HOST:PORT`` (a Milvus server).
@@ -74,7 +76,8 @@ class Settings:
     max_chunk_chars: int = 500
     max_document_bytes: int = 20 * 1024 * 1024
     termbase: tuple[Path, ...] = ()
-    use_translations: bool = True
+    library_terms: bool = True
+    use_translations: bool = False
     embedding_backend: str = "torch"
     store: str = "faiss"
     tuning: Path | None = None

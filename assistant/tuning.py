@@ -42,6 +42,7 @@ class Tuning:
     heading_word_bonus: float = 2.0
     reference_weight: float = 2.5
     scope_bonus: float = 0.5
+    title_bonus: float = 1.0
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
     hnsw_threshold: int = 50000
@@ -84,6 +85,7 @@ class Tuning:
                 heading_word_bonus=float(fusion["heading_word_bonus"]),
                 reference_weight=float(fusion["reference_weight"]),
                 scope_bonus=float(fusion["scope_bonus"]),
+                title_bonus=float(fusion.get("title_bonus", fusion["scope_bonus"])),
                 bm25_k1=float(bm25["k1"]),
                 bm25_b=float(bm25["b"]),
                 hnsw_threshold=int(dense["hnsw_threshold"]),
@@ -111,6 +113,7 @@ class Tuning:
             f"heading_word_bonus = {self.heading_word_bonus}",
             f"reference_weight = {self.reference_weight}",
             f"scope_bonus = {self.scope_bonus}",
+            f"title_bonus = {self.title_bonus}",
         ]
         for lang, w in self.weights.items():
             lines += ["", f"[fusion.weights.{lang}]", *(f"{k} = {v}" for k, v in w.items())]

@@ -55,7 +55,7 @@ def export_int8(model_dir: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from transformers import AutoModel
 
-        bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+        bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", add_pooling_layer=False).eval()
 
         class Pooled(torch.nn.Module):
             def __init__(self) -> None:

@@ -131,11 +131,15 @@ class EvalReport:
         return out
 
 
+#: The second configuration of each mode: the parallel English translations searched too.
+WITH_TRANSLATIONS = " · with translations"
+
+
 def _configs(args: EvalArgs) -> list[tuple[str, SearchOptions]]:
     out = []
     for mode in args.modes:
         out.append((mode, SearchOptions(mode=mode)))
-        out.append((f"{mode} · no translations", SearchOptions(mode=mode, translations=False)))
+        out.append((f"{mode}{WITH_TRANSLATIONS}", SearchOptions(mode=mode, translations=True)))
     if args.ablation and "hybrid" in args.modes:
         default = SearchOptions()
         for feature in FEATURES:
@@ -143,17 +147,11 @@ def _configs(args: EvalArgs) -> list[tuple[str, SearchOptions]]:
                 on = getattr(default, feature)
                 sign = "−" if on else "+"
                 out.append((f"hybrid {sign} {feature.replace('_', ' ')}", SearchOptions(**{feature: not on})))
-        # Glosses stand in for a missing translation: they act only without one.
-        for feature in ("glosses", "termbase"):
-            out.append((f"{_NO_TRANSLATIONS} − {feature}", SearchOptions(translations=False, **{feature: False})))
     return out
 
 
-_NO_TRANSLATIONS = "hybrid · no translations"
-
-
 def _is_ablation(name: str) -> bool:
-    return name.startswith(("hybrid −", "hybrid +", f"{_NO_TRANSLATIONS} −"))
+    return name.startswith(("hybrid −", "hybrid +"))
 
 
 def _score(q: Question, clauses: list[str], suite: Suite) -> QuestionResult:
@@ -487,7 +485,7 @@ def _per_question_rows(config: ConfigResult) -> list[list[str]]:
 def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
     a = report.args
     main = report.main
-    modes = [n for n in (f"{m}{s}" for m in a.modes for s in ("", " · no translations"))]
+    modes = [n for n in (f"{m}{s}" for m in a.modes for s in ("", WITH_TRANSLATIONS))]
     ablation = [c.name for c in report.configs if _is_ablation(c.name)]
     docs = sorted(k for k in main.metrics if k.startswith("doc:"))
     kinds = sorted(k for k in main.metrics if k.startswith("kind:"))
@@ -505,8 +503,8 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
         "",
         f"Judged per {unit} (a hit on a {unit} or one of its items counts). Recall@k: share of the judged "
         f"{unit}s (grade ≥ 1) in the top k. MRR@10: reciprocal rank of the first. nDCG@10: graded. "
-        "`no translations`: the parallel English text in the corpus is not searched, as for documents a user "
-        "adds without one.",
+        "`with translations`: the parallel English text the built-in documents have is searched too (by default "
+        "it is only shown: searched, it drew English questions to the translated documents).",
         "",
         "## Modes by query language",
         "",
@@ -514,9 +512,7 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
         "",
         "## Ablation (one feature switched: − off, + on)",
         "",
-        "Glosses stand in for a missing translation, so they act only without translations.",
-        "",
-        _markdown_table(_by_language_table(report, ["hybrid", _NO_TRANSLATIONS, *ablation])),
+        _markdown_table(_by_language_table(report, ["hybrid", *ablation])),
         "",
         "## Hybrid, all metrics",
         "",
@@ -609,7 +605,7 @@ def _plots(report: EvalReport, out: Path, name: str) -> list[str]:
 
     ks = list(range(1, 11))
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for cname, style in (("hybrid", "-"), ("hybrid · no translations", "--"), ("dense", ":"), ("bm25", "-.")):
+    for cname, style in (("hybrid", "-"), (f"hybrid{WITH_TRANSLATIONS}", "--"), ("dense", ":"), ("bm25", "-.")):
         c = next((c for c in report.configs if c.name == cname), None)
         if c is None:
             continue
@@ -745,7 +741,7 @@ def args_from(ns: argparse.Namespace) -> EvalArgs:
 
 
 def print_summary(report: EvalReport) -> None:
-    modes = [f"{m}{s}" for m in report.args.modes for s in ("", " · no translations")]
+    modes = [f"{m}{s}" for m in report.args.modes for s in ("", WITH_TRANSLATIONS)]
     print(_text_table(_by_language_table(report, modes)))
     if any(_is_ablation(c.name) for c in report.configs):
         print()

@@ -31,23 +31,26 @@ class SearchOptions:
 
     Attributes:
         mode: ``hybrid`` (all channels), ``dense`` or ``bm25``.
-        translations: Search the parallel English views where the corpus has them.
+        translations: Search the parallel English views where the corpus has them (off by default: searched,
+            they draw English questions to the few translated documents; they are still shown).
         termbase: Add the Chinese terms of English questions (``dense_x`` / ``bm25_x`` channels).
         glosses: Match English questions against the chunks' English glosses (``bm25_g``), where a
             chunk has no searched translation.
         bigrams: Match Chinese questions by character bigrams too (``bm25_c``).
         references: Rank a clause the question names (``第十一条``, ``clause 11``) first.
         scope: Favour the documents a question names by place or issuer ("the Shandong opinion").
+        titles: Favour the documents a question names by title ("信托法第二十条", "under the Trust Law").
         language_weights: Language-aware fusion weights (off: every channel weighs the same).
     """
 
     mode: str = "hybrid"
-    translations: bool = True
+    translations: bool = False
     termbase: bool = True
     glosses: bool = True
     bigrams: bool = True
     references: bool = True
     scope: bool = True
+    titles: bool = True
     language_weights: bool = True
 
     def __post_init__(self) -> None:
@@ -56,7 +59,7 @@ class SearchOptions:
 
 
 #: Features that :class:`SearchOptions` can switch on or off, for ablation tables.
-FEATURES = ("translations", "termbase", "glosses", "bigrams", "references", "scope", "language_weights")
+FEATURES = ("translations", "termbase", "glosses", "bigrams", "references", "scope", "titles", "language_weights")
 
 
 @dataclass(frozen=True)

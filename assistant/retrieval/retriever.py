@@ -40,12 +40,13 @@ from assistant.errors import (
 from assistant.retrieval.channels import CHANNELS, ChannelInput, query_texts
 from assistant.retrieval.fusion import add_bonus, channel_weights, fuse, union
 from assistant.retrieval.query import ParsedQuery, SearchOptions, parse_query, validate_query
+from assistant.retrieval.titles import TitleIndex
 from assistant.settings import Settings
 from assistant.store import Store, open_store
 from assistant.store.base import TRANSLATION_VIEW
 from assistant.text.references import Reference, alternative
 from assistant.text.scope import Scope
-from assistant.text.termbase import Termbase, load_termbase, termbase_files
+from assistant.text.termbase import Termbase, load_termbase, settings_termbase
 from assistant.text.tokens import tokenize
 from assistant.tuning import Tuning
 from assistant.types import Candidates, Hit
@@ -108,6 +109,7 @@ class Retriever:
         for doc in self.index.documents.values():
             for name in doc.names:
                 self._by_name.setdefault(name, set()).add(doc.doc_id)
+        self.titles = TitleIndex({d: doc.title for d, doc in self.index.documents.items()})
         self._lock = threading.Lock()  # guards the query-vector cache only
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -152,7 +154,7 @@ class Retriever:
                     "since it was built); run `assistant index`"
                 )
         embedder = embedder or load_embedder(settings)
-        termbase = load_termbase(tuple(str(p) for p in termbase_files(settings)))
+        termbase = settings_termbase(settings)
         return cls(store, embedder, termbase, SearchOptions(translations=settings.use_translations), tuning, settings)
 
     def reloaded(self, settings: Settings | None = None) -> Retriever:
@@ -314,7 +316,8 @@ class Retriever:
             q.language, list(found), self.tuning.weights, mode=opts.mode, by_language=opts.language_weights
         )
         total = sum(weights.values())
-        docs = self._named_documents(q, allowed)
+        titled = self._titled_documents(q, opts, allowed)
+        docs = self._named_documents(q, allowed) | titled
         pool = union(list(found.values()))
         referenced = self._references(q, docs, allowed, pool)
         keys = union(list(found.values()), np.concatenate([r for _, r in referenced]) if referenced else None)
@@ -324,11 +327,23 @@ class Retriever:
             self._reference_bonus(q, referenced, keys, fused, named, total)
         searched = set(allowed) if allowed is not None else set(self.index.documents)
         if docs and docs != searched and len(keys):
-            in_docs = np.isin(self.index.doc_ids(keys), list(docs))
-            fused[in_docs] += self.tuning.scope_bonus * total
+            key_docs = self.index.doc_ids(keys)
+            fused[np.isin(key_docs, list(docs - titled))] += self.tuning.scope_bonus * total
+            if titled:
+                fused[np.isin(key_docs, list(titled))] += self.tuning.title_bonus * total
         hits = self._hits(keys, fused, parts, named, vectors.get("question"), k)
         timings["fusion"] += time.perf_counter() - t
         return hits
+
+    def _titled_documents(self, q: ParsedQuery, opts: SearchOptions, allowed: frozenset[str] | None) -> set[str]:
+        """Documents the question names by title ("信托法第二十条", "under the Trust Law")."""
+        if not opts.titles:
+            return set()
+        if q.language == "zh":
+            docs = self.titles.named_in_text(q.normalized)
+        else:
+            docs = self.titles.named_by_terms(q.zh_terms, q.normalized)
+        return docs & allowed if allowed is not None else docs
 
     def _named_documents(self, q: ParsedQuery, allowed: frozenset[str] | None) -> set[str]:
         docs = {d for name in q.names for d in self._by_name.get(name, ())}

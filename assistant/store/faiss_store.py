@@ -96,7 +96,9 @@ class FaissVectors:
             allowed = int(mask.sum())
             if not allowed:
                 continue
-            if allowed < len(mask) and (allowed < _EXACT_BELOW or allowed * 20 < len(mask)):
+            hnsw = hasattr(index, "hnsw")
+            if hnsw and allowed < len(mask) and (allowed < _EXACT_BELOW or allowed * 20 < len(mask)):
+                # A graph search with a filter this narrow misses results: score the allowed rows exactly.
                 rows = np.flatnonzero(mask)
                 scores = index.reconstruct_batch(rows) @ q[0]
                 best = top_k(scores, k)
@@ -108,10 +110,10 @@ class FaissVectors:
                     selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
                     params = (
                         faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, k))
-                        if hasattr(index, "hnsw")
+                        if hnsw
                         else faiss.SearchParameters(sel=selector)
                     )
-                elif hasattr(index, "hnsw"):
+                elif hnsw:
                     params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
                 scores, ids = index.search(q, min(k, allowed), params=params)
                 keep = ids[0] >= 0

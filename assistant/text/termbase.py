@@ -34,6 +34,8 @@ from assistant.text.normalize import fold
 from assistant.text.tokens import EN_STOPWORDS, english_words
 
 BUNDLED = "termbase.tsv"
+#: Domains of the entries mined from the shared library (``training/mine_terms.py``) start with this.
+LIBRARY_DOMAIN = "lib-"
 _MAX_WORDS = 8
 
 
@@ -65,12 +67,21 @@ class Termbase:
         return tb
 
     @classmethod
-    def load(cls, paths: Iterable[str | os.PathLike[str]] = (), *, bundled: bool = True) -> Termbase:
-        """The bundled termbase plus the TSV files in ``paths`` (missing files are an error)."""
+    def load(
+        cls, paths: Iterable[str | os.PathLike[str]] = (), *, bundled: bool = True, library_terms: bool = True
+    ) -> Termbase:
+        """The bundled termbase plus the TSV files in ``paths`` (missing files are an error).
+
+        ``library_terms=False`` leaves out the bundled entries mined from the library (domains
+        ``lib-…``), for the evaluation's ablation.
+        """
         tb = cls()
         if bundled:
             text = resources.files("assistant").joinpath("resources", BUNDLED).read_text(encoding="utf-8")
-            tb._read(text.splitlines(), BUNDLED)
+            lines = text.splitlines()
+            if not library_terms:
+                lines = [line for line in lines if not line.rstrip().split("\t")[-1].startswith(LIBRARY_DOMAIN)]
+            tb._read(lines, BUNDLED)
         for path in paths:
             p = Path(path)
             try:
@@ -168,13 +179,19 @@ def _collapses(variant: str, words: tuple[str, ...]) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(paths: tuple[str, ...], stamps: tuple[float, ...]) -> Termbase:
-    return Termbase.load(paths)
+def _load_cached(paths: tuple[str, ...], stamps: tuple[float, ...], library_terms: bool) -> Termbase:
+    return Termbase.load(paths, library_terms=library_terms)
 
 
-def load_termbase(paths: tuple[str, ...] = ()) -> Termbase:
+def load_termbase(paths: tuple[str, ...] = (), *, library_terms: bool = True) -> Termbase:
     """:meth:`Termbase.load`, cached per process until one of the files changes."""
-    return _load_cached(paths, tuple(Path(p).stat().st_mtime if Path(p).exists() else 0.0 for p in paths))
+    stamps = tuple(Path(p).stat().st_mtime if Path(p).exists() else 0.0 for p in paths)
+    return _load_cached(paths, stamps, library_terms)
+
+
+def settings_termbase(settings: Settings) -> Termbase:
+    """The termbase the settings name: bundled (with or without the library terms) plus the user's files."""
+    return load_termbase(tuple(str(p) for p in termbase_files(settings)), library_terms=settings.library_terms)
 
 
 def termbase_files(settings: Settings) -> list[Path]:
