@@ -63,8 +63,10 @@ _EXTRA_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _MAX_META_CHARS = 500
 #: Written by ``add`` for the record; not metadata a caller sets.
 _PROVENANCE = ("format", "encoding", "original_file", "added_at", "updated_at")
+#: The cache of the corpus documents' content keys (see :func:`_content_keys`).
+_KEY_CACHE = ".content-keys.json"
 #: Temporary files of :func:`assistant.fileio.atomic_open` for corpus files.
-_TEMP_FILE = re.compile(r"^\.[a-z0-9][a-z0-9._-]*\.(?:txt|meta\.json|en\.json)\.\w+\.tmp$")
+_TEMP_FILE = re.compile(r"^\.(?:[a-z0-9][a-z0-9._-]*\.(?:txt|meta\.json|en\.json)|content-keys\.json)\.\w+\.tmp$")
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 Log = Callable[[str], None]
@@ -486,10 +488,31 @@ def _combined(problems: list[CorpusError], total: int) -> CorpusError:
 
 
 def _content_keys(corpus: Path) -> dict[str, str]:
-    """Content key of every document in the corpus folder."""
+    """Content key of every document in the corpus folder, from a cache of the keys by file size
+    and modification time (``.content-keys.json``), so that adding one file to a library of
+    thousands does not read them all again."""
     if not corpus.is_dir():
         return {}
-    return {p.stem: content_key(read_utf8(p)) for p in sorted(corpus.glob("*.txt")) if DOC_ID.fullmatch(p.stem)}
+    cache_path = corpus / _KEY_CACHE
+    try:
+        cache = json.loads(cache_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    keys: dict[str, str] = {}
+    fresh: dict[str, list[Any]] = {}
+    for p in sorted(corpus.glob("*.txt")):
+        if not DOC_ID.fullmatch(p.stem):
+            continue
+        stat = p.stat()
+        entry = cache.get(p.stem)
+        if not (isinstance(entry, list) and entry[:2] == [stat.st_size, stat.st_mtime_ns]):
+            entry = [stat.st_size, stat.st_mtime_ns, content_key(read_utf8(p))]
+        fresh[p.stem] = entry
+        keys[p.stem] = entry[2]
+    if fresh != cache:
+        with contextlib.suppress(OSError):
+            write_json(cache_path, fresh)
+    return keys
 
 
 def _plan(

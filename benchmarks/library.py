@@ -1,0 +1,198 @@
+"""The library benchmark: index 300, 1,000 and all documents of the shared library with the real
+model, and measure what a user with a library feels.
+
+For each size N (documents drawn with a fixed seed; the built-in documents are in every corpus):
+
+* build: ``import_files`` + index from nothing, the model loaded once beforehand (model load excluded);
+  the embedding rate (texts per second) from the same run;
+* add one: one more document added to the index of N, with the loaded model (model load excluded);
+* query latency: p50 / p95 over 120 questions of the library gold set (Chinese and English), each
+  asked as if for the first time (query embedding included), in the serving process, warm;
+* serving RSS: the peak resident memory of a fresh process that loads the index and answers the
+  questions; index size on disk.
+
+Results go to ``benchmarks/results/library.json`` / ``.md`` and a plot of latency and add-one time
+against corpus size (``library.png``). Run from the repository root (the full run takes hours:
+embedding is about 90 % of it)::
+
+    .venv/bin/python benchmarks/library.py [--sizes 300 1000 all] [--work /tmp/library-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assistant.evaluation.metrics import percentile  # noqa: E402
+from assistant.evaluation.suites import DEFAULT_LIBRARY  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+SEED = 11
+
+
+def library_files(library: Path) -> list[Path]:
+    files = sorted(p for p in library.rglob("*.md") if p.name != "README.md")
+    random.Random(SEED).shuffle(files)
+    return files
+
+
+def questions(n: int = 120) -> list[str]:
+    rows = [json.loads(line) for line in (ROOT / "eval" / "library" / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    zh = [r["text"] for r in rows if r["metadata"]["language"] == "zh"][: n // 2]
+    en = [r["text"] for r in rows if r["metadata"]["language"] == "en"][: n // 2]
+    return [q for pair in zip(zh, en, strict=False) for q in pair]
+
+
+def serve_probe(settings_env: dict[str, str]) -> dict[str, float]:
+    """Latency and peak RSS of a fresh serving process (this script, ``--probe``)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--probe"], env=settings_env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def probe() -> int:
+    """Load the index as a server does, warm up, then time each question as new."""
+    from assistant.retrieval import Retriever
+    from assistant.settings import Settings
+
+    settings = Settings.load()
+    started = time.perf_counter()
+    retriever = Retriever.load(settings=settings, check_stale=False)
+    load = time.perf_counter() - started
+    qs = questions()
+    for q in qs[:10]:
+        retriever.search(q, 10)
+    times = []
+    for q in qs:
+        retriever.clear_query_cache()
+        t = time.perf_counter()
+        retriever.search(q, 10)
+        times.append((time.perf_counter() - t) * 1000)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95), "rss_mb": rss, "load_s": load}))
+    return 0
+
+
+def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dict[str, float]:  # noqa: ANN001
+    import os
+
+    from assistant.indexing import update_index
+    from assistant.ingest.manage import add_documents, import_files
+    from assistant.settings import Settings
+
+    chosen = files if n is None else files[:n]
+    extra = files[-1] if n is None else files[n]  # the document added to the index of n
+    if n is None:
+        chosen = files[:-1]
+    base = work / f"n{len(chosen)}"
+    shutil.rmtree(base, ignore_errors=True)
+    corpus = base / "corpus"
+    corpus.mkdir(parents=True)
+    for f in (ROOT / "corpus").iterdir():
+        shutil.copyfile(f, corpus / f.name)
+    settings = Settings.load(corpus_dir=corpus, index_dir=base / "index", data_dir=base / "data", embedding_backend="onnx-int8")
+    started = time.perf_counter()
+    imported = import_files([(f, None) for f in chosen], settings, update_index=False, progress=True, log=log)
+    ingest_s = time.perf_counter() - started
+    t = time.perf_counter()
+    report = update_index(settings, embedder=embedder, progress=True, log=log)
+    index_s = time.perf_counter() - t
+    build_s = time.perf_counter() - started
+    t = time.perf_counter()
+    add_documents([extra], settings, embedder=embedder, log=log)
+    add_one_s = time.perf_counter() - t
+    size = sum(p.stat().st_size for p in (base / "index").rglob("*") if p.is_file())
+    env = dict(os.environ)
+    env.update(
+        ASSISTANT_CORPUS_DIR=str(corpus),
+        ASSISTANT_INDEX_DIR=str(base / "index"),
+        ASSISTANT_DATA_DIR=str(base / "data"),
+        ASSISTANT_EMBEDDING_BACKEND="onnx-int8",
+    )
+    serving = serve_probe(env)
+    return {
+        "documents": len(chosen) + 2,
+        "skipped": len(imported.skipped),
+        "chunks": report.chunk_count,
+        "vector_rows": report.row_count,
+        "segments": report.segments,
+        "build_s": round(build_s, 1),
+        "ingest_s": round(ingest_s, 1),
+        "index_s": round(index_s, 1),
+        "embedding_rate": round(report.embedded_rows / max(index_s, 1e-9), 1),
+        "add_one_s": round(add_one_s, 2),
+        "p50_ms": round(serving["p50_ms"], 1),
+        "p95_ms": round(serving["p95_ms"], 1),
+        "serving_rss_mb": round(serving["rss_mb"]),
+        "index_mb": round(size / 1e6, 1),
+    }
+
+
+def write(results: list[dict[str, float]]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "library.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    head = "| documents | chunks | vector rows | build (embedding included) | embedding rate | add one | query p50 / p95 | serving RSS | index on disk |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['documents']:,} | {r['chunks']:,} | {r['vector_rows']:,} | {r['build_s'] / 60:.1f} min | "
+            f"{r['embedding_rate']:.0f} texts/s | {r['add_one_s']:.1f} s | {r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms | "
+            f"{r['serving_rss_mb'] / 1024:.2f} GB | {r['index_mb']:.0f} MB |"
+        )
+    (RESULTS / "library.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    docs = [r["documents"] for r in results]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    a.plot(docs, [r["p50_ms"] for r in results], "o-", label="p50")
+    a.plot(docs, [r["p95_ms"] for r in results], "s--", label="p95")
+    a.set(xlabel="documents", ylabel="ms", title="Query latency (query embedding included)")
+    a.legend()
+    a.grid(alpha=0.3)
+    b.plot(docs, [r["add_one_s"] for r in results], "o-", color="tab:green")
+    b.set(xlabel="documents", ylabel="s", title="Adding one document")
+    b.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "library.png", dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["300", "1000", "all"])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/library-bench"))
+    parser.add_argument("--library", type=Path, default=DEFAULT_LIBRARY)
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        return probe()
+    from assistant.embedding.onnx import OnnxEmbedder
+
+    files = library_files(args.library)
+    embedder = OnnxEmbedder.bundled()
+    results = []
+    for size in args.sizes:
+        n = None if size == "all" else int(size)
+        print(f"== {size} documents", flush=True)
+        results.append(run_size(n, files, args.work, embedder, lambda msg: print(msg, file=sys.stderr, flush=True)))
+        print(json.dumps(results[-1]), flush=True)
+        write(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
