@@ -1,7 +1,16 @@
-"""Shared fixtures: one index of the real corpus per test session, built in a temporary folder."""
+"""Shared by every tier: paths, constants, small helpers and the tier markers.
+
+The tiers are folders: ``unit/`` (no real model: the stand-in
+:class:`~assistant.embedding.stub.KeywordEmbedder`, small indexes in temporary folders),
+``integration/`` (the bundled embedding model, CLI subprocesses, examples) and ``e2e/``
+(servers started as subprocesses, the chat UI in headless Chromium). Each test is marked with its
+tier, so ``pytest -m unit`` runs the fast tier only; the real-model fixtures live in
+:mod:`tests.real_model` and are only imported by the integration and e2e conftests.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -11,14 +20,64 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
+EVAL = ROOT / "eval"
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e")
+
+YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
+YELLOW_RIVER_HEADING = "（十一）支持黄河流域生态保护"
+ORIGINAL = ("cbirc-2023-shandong", "sz-2025-reform")
 
 
-@pytest.fixture(scope="session")
-def cache_dir() -> Path:
-    """The model cache: the user's (conversion happens once per machine, as for users)."""
-    from assistant.config import Settings
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier (the folder it is in)."""
+    for item in items:
+        try:
+            tier = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
 
-    return Settings.load().cache_dir
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for a server started by a test)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assistant_env(settings, **extra: str) -> dict[str, str]:
+    """Environment for a subprocess (CLI, app, example) working on ``settings``' corpus, index, cache
+    and data folders, offline: any LLM endpoint of the caller's environment is dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update(
+        ASSISTANT_CORPUS_DIR=str(settings.corpus_dir),
+        ASSISTANT_INDEX_DIR=str(settings.index_dir),
+        ASSISTANT_CACHE_DIR=str(settings.cache_dir),
+        ASSISTANT_DATA_DIR=str(settings.data_dir),
+        ASSISTANT_EMBEDDING_BACKEND=settings.embedding_backend,
+        PYTHONIOENCODING="utf-8",
+        **extra,
+    )
+    return env
+
+
+def snapshot(*folders: Path) -> dict[str, str]:
+    """Every file under ``folders`` with a hash of its bytes (to show that nothing changed)."""
+    return {
+        str(p.relative_to(folder.parent)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for folder in folders
+        for p in sorted(folder.rglob("*"))
+        if p.name != ".lock"
+    }
+
+
+# -- fixtures without a model ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -32,65 +91,3 @@ def corpus_copy(session_dir: Path) -> Path:
     dest = session_dir / "corpus"
     shutil.copytree(CORPUS, dest)
     return dest
-
-
-@pytest.fixture(scope="session")
-def settings(session_dir: Path, corpus_copy: Path, cache_dir: Path):
-    from assistant.config import Settings
-
-    return Settings.load(
-        corpus_dir=corpus_copy,
-        index_dir=session_dir / "index",
-        cache_dir=cache_dir,
-        data_dir=session_dir / "data",
-        eval_dir=ROOT / "eval",
-    )
-
-
-@pytest.fixture(scope="session")
-def embedder(cache_dir: Path):
-    from assistant.embedding import Embedder
-
-    return Embedder(cache_dir=cache_dir)
-
-
-@pytest.fixture(scope="session")
-def built_index(settings, embedder) -> Path:
-    from assistant.index import build_index
-
-    build_index(settings, embedder=embedder, progress=False, log=lambda _: None)
-    return Path(settings.index_dir)
-
-
-@pytest.fixture(scope="session")
-def retriever(settings, built_index, embedder):
-    from assistant.retrieval import Retriever
-
-    return Retriever.load(settings=settings, embedder=embedder)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (for a server started by a test)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def assistant_env(settings) -> dict[str, str]:
-    """Environment for a subprocess (CLI, app, example) working on the session corpus and index,
-    offline: any LLM endpoint of the caller's environment is dropped."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_LLM_")}
-    env.update(
-        ASSISTANT_CORPUS_DIR=str(settings.corpus_dir),
-        ASSISTANT_INDEX_DIR=str(settings.index_dir),
-        ASSISTANT_CACHE_DIR=str(settings.cache_dir),
-        ASSISTANT_DATA_DIR=str(settings.data_dir),
-        PYTHONIOENCODING="utf-8",
-    )
-    return env
-
-
-@pytest.fixture
-def cli_env(settings) -> dict[str, str]:
-    """Environment for running the CLI in a subprocess against the session index."""
-    return assistant_env(settings)

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from conftest import free_port
 
-from assistant.answer import NOT_FOUND, Answer, Answerer, Citation, Evidence
+from assistant.answering.extractive import NOT_FOUND, Answer, Answerer, Citation, Evidence
 from assistant.feedback import feedback_path
-from assistant.retrieval import Hit
+from assistant.retrieval.retriever import Hit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -62,7 +62,7 @@ def browser() -> Iterator[Any]:
 
 
 def _serve(answerer: Any, settings: Any) -> tuple[Any, str]:
-    from assistant.ui import build_ui
+    from assistant.interfaces.ui import build_ui
 
     demo = build_ui(answerer, settings)
     demo.queue()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer import (
+from assistant.answering.extractive import (
     INTRO,
     NOT_FOUND,
     Answerer,
@@ -16,7 +16,7 @@ from assistant.answer import (
     is_follow_up,
 )
 from assistant.errors import InvalidQueryError
-from assistant.retrieval import Hit
+from assistant.retrieval.retriever import Hit
 
 YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 

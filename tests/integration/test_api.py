@@ -12,11 +12,11 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant import api
-from assistant.answer import Answer, Answerer, Citation, Evidence
-from assistant.api import AnswerOut, CitationOut, EvidenceOut, HitOut, create_app
+from assistant.answering.extractive import Answer, Answerer, Citation, Evidence
 from assistant.errors import CorpusError, IndexNotFoundError, ModelMismatchError, StaleIndexError
-from assistant.retrieval import Hit, Retriever
+from assistant.interfaces import api
+from assistant.interfaces.api import AnswerOut, CitationOut, EvidenceOut, HitOut, create_app
+from assistant.retrieval.retriever import Hit, Retriever
 
 YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 YELLOW_RIVER_HEADING = "（十一）支持黄河流域生态保护"
@@ -336,12 +336,12 @@ def upload(client: TestClient, name: str, text: str, **form: str):
 
 
 def test_added_document_mirrors_add_result() -> None:
-    manage = pytest.importorskip("assistant.manage")
+    manage = pytest.importorskip("assistant.ingest.manage")
     assert list(api.AddedDocument.model_fields) == [f.name for f in dataclasses.fields(manage.AddResult)]
 
 
 def test_upload_then_delete_a_document(own_corpus, embedder) -> None:
-    pytest.importorskip("assistant.manage")
+    pytest.importorskip("assistant.ingest.manage")
     app = create_app(own_corpus, retriever=Retriever.load(settings=own_corpus, embedder=embedder))
     with TestClient(app) as c:
         r = upload(c, "wetlands.txt", NEW_DOC, doc_id="wetland-notice", issuer="示例监管局", date="2024年5月1日")
@@ -368,7 +368,7 @@ def test_upload_then_delete_a_document(own_corpus, embedder) -> None:
 
 
 def test_upload_errors(own_corpus, embedder) -> None:
-    pytest.importorskip("assistant.manage")
+    pytest.importorskip("assistant.ingest.manage")
     small = own_corpus.replace(max_document_bytes=100)
     with TestClient(create_app(small, retriever=Retriever.load(settings=small, embedder=embedder))) as c:
         r = c.post("/api/documents", data={"title": "no file"})
@@ -391,8 +391,8 @@ def test_upload_errors(own_corpus, embedder) -> None:
 
 
 def test_ui_is_mounted_beside_the_api_and_shares_its_state(own_corpus, embedder) -> None:
-    pytest.importorskip("assistant.ui")
-    pytest.importorskip("assistant.manage")
+    pytest.importorskip("assistant.interfaces.ui")
+    pytest.importorskip("assistant.ingest.manage")
     app = create_app(own_corpus, retriever=Retriever.load(settings=own_corpus, embedder=embedder), with_ui=True)
     with TestClient(app) as c:
         page = c.get("/")

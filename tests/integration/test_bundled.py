@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import bundled
+from assistant.embedding import bundled
 from assistant.errors import ModelError
 
 # Mixed Chinese / English strings of the kinds the assistant embeds: questions, clause text,
@@ -117,7 +117,7 @@ def engine_tokenizer(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_enough_mixed_strings() -> None:
-    from assistant.text import detect_language
+    from assistant.text.normalize import detect_language
 
     assert len(STRINGS) >= 50
     langs = [detect_language(s) for s in STRINGS]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation import EvalArgs, calibrate_thresholds, run_evaluation
+from assistant.evaluation.runner import EvalArgs, calibrate_thresholds, run_evaluation
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_calibration_picks_the_threshold_with_fewest_errors() -> None:
 
 
 def test_committed_corpus_export_matches_the_index(retriever, tmp_path: Path) -> None:
-    from assistant.evaluation import export_corpus
+    from assistant.evaluation.runner import export_corpus
 
     export_corpus(retriever, tmp_path / "corpus.jsonl")
     committed = Path(__file__).resolve().parents[1] / "eval" / "corpus.jsonl"
@@ -76,7 +76,7 @@ def test_committed_corpus_export_matches_the_index(retriever, tmp_path: Path) ->
 def test_command_line_options_reach_the_arguments() -> None:
     import argparse
 
-    from assistant.evaluation import add_arguments, args_from
+    from assistant.evaluation.runner import add_arguments, args_from
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

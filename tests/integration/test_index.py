@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import Settings
 from assistant.errors import IndexNotFoundError, ModelMismatchError, StaleIndexError
-from assistant.index import CURRENT, build_index, current_generation, load_index
+from assistant.indexing import CURRENT, build_index, current_generation, load_index
+from assistant.settings import Settings
 
 DOC_A = "一、总体要求\n（一）支持小微企业。加大首贷和续贷投放。\n（二）发展绿色金融。支持黄河流域生态保护。\n"
 DOC_B = "第一条 为规范个人养老金业务，制定本办法。\n第二条 本办法适用于商业银行。\n"

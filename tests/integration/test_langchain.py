@@ -17,7 +17,7 @@ from langchain_core.runnables import RunnablePassthrough
 from pydantic import Field
 
 from assistant.errors import DocumentNotFoundError, InvalidQueryError
-from assistant.langchain import BundledEmbeddings, ClauseRetriever, format_documents, hit_to_document
+from assistant.interfaces.langchain import BundledEmbeddings, ClauseRetriever, format_documents, hit_to_document
 
 YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 QUESTION = "Which measures support Yellow River ecology?"

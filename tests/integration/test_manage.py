@@ -28,13 +28,13 @@ from test_ingest import (
     write_traditional,
 )
 
-from assistant.cli import main
-from assistant.config import Settings
 from assistant.errors import CorpusError, DocumentNotFoundError, DocumentTooLargeError, DuplicateDocumentError
-from assistant.index import build_index, current_generation, load_index
-from assistant.manage import add_documents, doc_id_for, list_documents, remove_document
-from assistant.numerals import int_to_cn as chinese_number
-from assistant.retrieval import Retriever
+from assistant.indexing import build_index, current_generation, load_index
+from assistant.ingest.manage import add_documents, doc_id_for, list_documents, remove_document
+from assistant.interfaces.cli import main
+from assistant.retrieval.retriever import Retriever
+from assistant.settings import Settings
+from assistant.text.numerals import int_to_cn as chinese_number
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGINAL = ("cbirc-2023-shandong", "sz-2025-reform")
@@ -452,7 +452,7 @@ from pathlib import Path
 
 import numpy as np
 
-import assistant.embedding as embedding
+import assistant.embedding.sentence as embedding
 
 
 class StandIn:
@@ -471,14 +471,14 @@ class StandIn:
 
 embedding._load = lambda model, cache_dir: StandIn()
 
-from assistant.config import Settings
-from assistant.corpus import load_corpus
+from assistant.settings import Settings
+from assistant.ingest.corpus import load_corpus
 from assistant.errors import IndexNotFoundError
-from assistant.index import build_index, load_index
-from assistant.manage import add_documents, remove_document
-from assistant.termbase import load_termbase
-from assistant.text import to_simplified
-from assistant.tokenization import tokenize
+from assistant.indexing import build_index, load_index
+from assistant.ingest.manage import add_documents, remove_document
+from assistant.text.termbase import load_termbase
+from assistant.text.normalize import to_simplified
+from assistant.text.tokens import tokenize
 
 tokenize("预热分词词典"), to_simplified("預熱"), load_termbase(())  # load dictionaries once, before forking
 

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from assistant.errors import DocumentNotFoundError, InvalidQueryError, StaleIndexError
-from assistant.retrieval import Retriever, SearchOptions
+from assistant.retrieval.retriever import Retriever, SearchOptions
 
 YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 

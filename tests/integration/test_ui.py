@@ -14,11 +14,9 @@ import gradio as gr
 import pytest
 from conftest import free_port
 
-from assistant.answer import NOT_FOUND, Answer, Answerer, Citation, Evidence
-from assistant.config import MAX_QUERY_CHARS
+from assistant.answering.extractive import NOT_FOUND, Answer, Answerer, Citation, Evidence
 from assistant.feedback import feedback_path
-from assistant.retrieval import Hit
-from assistant.ui import (
+from assistant.interfaces.ui import (
     MESSAGES,
     SOURCES_PLACEHOLDER,
     ChatService,
@@ -31,6 +29,8 @@ from assistant.ui import (
     source_card,
     sources_html,
 )
+from assistant.retrieval.retriever import Hit
+from assistant.settings import MAX_QUERY_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
@@ -302,7 +302,7 @@ def test_evaluation_tab_runs_the_gold_set(answerer, settings, tmp_path) -> None:
 def test_corpus_tab_adds_and_removes_a_document(answerer, settings, tmp_path) -> None:
     import shutil
 
-    pytest.importorskip("assistant.manage")
+    pytest.importorskip("assistant.ingest.manage")
     s = settings.replace(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", data_dir=tmp_path / "data")
     shutil.copytree(settings.corpus_dir, s.corpus_dir)
     shutil.copytree(settings.index_dir, s.index_dir)

@@ -3,6 +3,7 @@
 Requests generated from the schema, valid (positive) and invalid (negative), must never produce a
 server error, and every response must match the status codes, content types and bodies the schema
 declares. The endpoints that change the corpus are left out (test_api.py covers them on a copy).
+The API serves the repository's corpus indexed with the stand-in embedder.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from assistant.api import create_app
+from assistant.interfaces.api import create_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 READ_ONLY = [
@@ -37,9 +38,9 @@ CASES = [(m, p, GenerationMode.POSITIVE) for m, p in READ_ONLY] + [
 
 
 @pytest.fixture(scope="module")
-def api_schema(settings, retriever, tmp_path_factory: pytest.TempPathFactory):
+def api_schema(stub_settings, stub_retriever, tmp_path_factory: pytest.TempPathFactory):
     set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))  # not .hypothesis/ in the repository
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings, retriever=retriever))
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(stub_settings, retriever=stub_retriever))
 
 
 def test_every_operation_is_covered(api_schema) -> None:

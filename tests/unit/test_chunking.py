@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from assistant.chunking import chunk_document, parse
-from assistant.numerals import int_to_cn
-
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+from assistant.text.numerals import int_to_cn
+from tests.conftest import CORPUS
 
 
 @pytest.fixture(scope="module")

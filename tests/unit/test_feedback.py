@@ -9,19 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import Settings
+from assistant.evaluation.gold import load_gold
 from assistant.feedback import (
     build_candidates,
-    cli_feedback,
     export_candidates,
+    export_with_summary,
     feedback_path,
     read_feedback,
     record_feedback,
 )
-from assistant.gold import load_gold
+from assistant.interfaces.cli import _COMMANDS
+from assistant.settings import Settings
+from tests.conftest import EVAL, YELLOW_RIVER
 
-ROOT = Path(__file__).resolve().parents[1]
-YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
+cli_feedback = _COMMANDS["feedback"]  # the handler `assistant feedback ...` runs
 MARINE = "cbirc-2023-shandong:三.五"
 SZ = "sz-2025-reform:s2.一是"
 
@@ -29,7 +30,7 @@ SZ = "sz-2025-reform:s2.一是"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.load(
-        data_dir=tmp_path / "data", eval_dir=ROOT / "eval", index_dir=tmp_path / "no-index", corpus_dir=tmp_path
+        data_dir=tmp_path / "data", eval_dir=EVAL, index_dir=tmp_path / "no-index", corpus_dir=tmp_path
     )
 
 
@@ -107,7 +108,7 @@ def test_labelling_rule() -> None:
 
 
 def test_export_round_trip_loads_as_a_gold_set(settings, tmp_path) -> None:
-    gold_question = json.loads((ROOT / "eval" / "queries.jsonl").read_text(encoding="utf-8").splitlines()[0])["text"]
+    gold_question = json.loads((EVAL / "queries.jsonl").read_text(encoding="utf-8").splitlines()[0])["text"]
     _record(settings, "thumbs_up", "哪些措施支持黄河流域的生态保护？", [YELLOW_RIVER])
     _record(settings, "right_clause", "Which measures support Yellow River ecology?", [MARINE], clause=YELLOW_RIVER)
     _record(settings, "thumbs_up", "What is the Basel III leverage ratio for Shandong banks?", [], found=False)
@@ -144,7 +145,7 @@ def test_cli_export(settings, tmp_path, capsys) -> None:
 
 
 def test_cli_main_runs_feedback_export(settings, tmp_path, monkeypatch, capsys) -> None:
-    from assistant.cli import main
+    from assistant.interfaces.cli import main
 
     _record(settings, "thumbs_up", "哪些措施支持黄河流域的生态保护？", [YELLOW_RIVER])
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(settings.data_dir))
@@ -152,3 +153,14 @@ def test_cli_main_runs_feedback_export(settings, tmp_path, monkeypatch, capsys) 
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(settings.index_dir))
     assert main(["feedback", "export", "--out", str(tmp_path / "x")]) == 0
     assert "fb-0001" in (tmp_path / "x" / "queries.jsonl").read_text(encoding="utf-8")
+
+
+def test_export_drops_labels_on_clauses_the_index_lacks(settings, stub_settings, tmp_path) -> None:
+    indexed = settings.replace(index_dir=stub_settings.index_dir)
+    _record(indexed, "right_clause", "Which measures support Yellow River ecology?", [MARINE], clause=YELLOW_RIVER)
+    _record(indexed, "right_clause", "What does the removed clause say?", [MARINE], clause="gone:一")
+    summary = export_with_summary(indexed, tmp_path / "out")
+    assert summary.exported == 1 and summary.dropped_clauses == ["gone:一"]
+    assert YELLOW_RIVER in (tmp_path / "out" / "qrels" / "dev.tsv").read_text(encoding="utf-8")
+    # Without a readable index nothing is checked (and nothing fails).
+    assert export_with_summary(settings, tmp_path / "unchecked").exported == 2

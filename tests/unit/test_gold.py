@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import GoldSetError
-from assistant.gold import load_gold
-
-EVAL = Path(__file__).resolve().parents[1] / "eval"
+from assistant.evaluation.gold import load_gold
+from tests.conftest import EVAL
 
 
 def _known() -> set[str]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.metrics import first_relevant_rank, mrr_at, ndcg_at, percentile, recall_at
+from assistant.evaluation.metrics import first_relevant_rank, mrr_at, ndcg_at, percentile, recall_at
 
 
 def test_recall_counts_every_judged_clause() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.numerals import cn_to_int, int_to_cn
-from assistant.references import Reference, find_references, matches
+from assistant.text.numerals import cn_to_int, int_to_cn
+from assistant.text.references import Reference, find_references, matches
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_matches_by_kind_and_number() -> None:
 
 
 def test_alternative_reading() -> None:
-    from assistant.references import alternative
+    from assistant.text.references import alternative
 
     assert alternative(Reference("clause", 3)) == Reference("subpoint", 3)
     assert alternative(Reference("subpoint", 2)) == Reference("clause", 2)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import BUNDLED_MODEL, Settings
 from assistant.errors import ConfigError
+from assistant.settings import BUNDLED_MODEL, Settings
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ConfigError
-from assistant.termbase import Termbase
+from assistant.text.termbase import Termbase
 
 
 def test_match_is_stemmed_and_prefers_longer_phrases() -> None:
@@ -50,7 +50,7 @@ def test_malformed_user_termbase_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_scope_names_places_and_regulators_not_generic_words() -> None:
-    from assistant.scope import Scope
+    from assistant.text.scope import Scope
 
     scope = Scope.load()
     assert {"山东", "银保监会"} <= scope.names_in("What does the CBIRC notice on Shandong say?")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.text import (
+from assistant.text.normalize import (
     detect_language,
     fold,
     normalize_source,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from assistant.tokenization import english_words, stem, tokenize
+from assistant.text.tokens import english_words, stem, tokenize
 
 
 def test_chinese_tokens_are_words_without_stopwords() -> None:
