@@ -54,6 +54,13 @@ class Settings:
         model: A sentence-transformers model name or local path, or :data:`BUNDLED_MODEL`.
         max_chunk_chars: Clauses longer than this are split at sentence ends.
         max_document_bytes: Largest file ``assistant add`` accepts (default 20 MB).
+        max_document_chars: Most characters of text a document may yield once extracted (default
+            2,000,000); checked right after extraction, before anything else is done with it.
+        max_document_chunks: Most chunks one document may be indexed as (default 20,000); checked
+            before anything is written or embedded.
+        max_expansion_ratio: How many times its own size a compressed file (``.docx``) may expand to
+            (default 100), counting every part of the archive; never more than ten times
+            ``max_document_bytes`` in all. Checked on the sizes the archive declares, before parsing.
         termbase: Extra termbase files (TSV) used besides the bundled one.
         library_terms: Use the bundled termbase entries mined from the shared library (``lib-…`` domains).
         use_translations: Whether parallel English text found in the corpus is searched (it is always
@@ -75,6 +82,9 @@ class Settings:
     model: str = BUNDLED_MODEL
     max_chunk_chars: int = 500
     max_document_bytes: int = 20 * 1024 * 1024
+    max_document_chars: int = 2_000_000
+    max_document_chunks: int = 20_000
+    max_expansion_ratio: int = 100
     termbase: tuple[Path, ...] = ()
     library_terms: bool = True
     use_translations: bool = False

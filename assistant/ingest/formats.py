@@ -13,7 +13,8 @@ Formats:
 The wording is kept; only the encoding, line breaks and layout artefacts are normalised. The
 title, issuer and date are taken from the document where it states them: the closing lines of a
 notice (``中国银保监会办公厅`` above ``2023年2月14日``), ``发布日期：`` lines, a Word title, an
-HTML ``<h1>``.
+HTML ``<h1>``, and the history lines under a law's title (``2013年1月21日 国务院令第631号公布``),
+which also give the dates of adoption, promulgation, entry into force and the last amendment.
 
 Example:
     >>> text = "关于加强管理的通知\\n第一条 为规范管理，制定本办法。\\n中国人民银行\\n2024年1月5日\\n"
@@ -77,8 +78,15 @@ _MAGIC = (
     (b"Rar!", "a RAR archive"),
     (b"7z\xbc\xaf", "a 7-Zip archive"),
 )
-#: A .docx expands to at most this many times the size limit (a guard against zip bombs).
+#: A compressed file (.docx) may expand to this many times its own size (setting ``max_expansion_ratio``)…
+DEFAULT_EXPANSION_RATIO = 100
+#: … but never to more than this many times the size limit (setting ``max_document_bytes``) in all…
 _MAX_EXPANSION = 10
+#: … while expanding to this much always passes (a small file can be all markup).
+_EXPANSION_FLOOR = 1024 * 1024
+#: Archives with more members than this, or a larger directory, are refused before it is read.
+_MAX_ZIP_MEMBERS = 2000
+_MAX_ZIP_DIRECTORY = 512 * _MAX_ZIP_MEMBERS
 _MIN_PDF_CHARS = 10
 
 # Kangxi radicals (⾦ U+2F8A) that PDF and Word exports put where the ideograph (金) belongs.
@@ -122,6 +130,24 @@ _TITLE_WORDS = re.compile(
 )
 _TITLE_MAX = 80
 
+#: The dates a law's opening lines state, as :func:`extract_metadata` returns them.
+HISTORY_FIELDS = ("adopted", "promulgated", "effective", "amended")
+_HISTORY_HEAD = 40  # opening lines searched for history lines, at most
+_HISTORY_LEAD = re.compile(r"[\s（(]*(?:根据|自|由|于|经)?\s*")
+_HISTORY_TRAIL = re.compile(r"(?:[\s，,；;。）)]|根据|自)+$")
+_AMENDED = re.compile(r"(?:修正|修订)(?:通过|公布|发布)?$|通过(?:修正|修订)$")
+_AMENDING_ACT = re.compile(r"通过的《[^《》]*(?:修正案|修改|决定)[^《》]*》$")  # 刑法: …通过的《刑法修正案（十二）》
+_ADOPTED = re.compile(r"(?:审议|讨论)?通过$")
+_PROMULGATED = re.compile(r"(?:公布|发布|印发)$")
+_PROMULGATION_DAY = re.compile(r"自?(?:公布|发布|印发)之日起?$")
+_NUMBER = r"[\d〇○零一二三四五六七八九十百千]+"
+_BODY_TAILS = (
+    re.compile(rf"(?:令|公告|通告)?第{_NUMBER}号$"),
+    re.compile(r"(?:令|公告|通告)$"),
+    re.compile(rf"(?:第{_NUMBER}次?)?(?:常务|全体|室务|部务|局务|委务)?(?:委员)?会议$|第{_NUMBER}次$"),
+    re.compile(r"[12]\d{3}年$"),
+)
+
 
 @dataclass
 class IngestedDocument:
@@ -136,6 +162,10 @@ class IngestedDocument:
         date: ISO date (``2023-02-14``) where the document states one; else ``""``.
         language: ``zh`` or ``en``.
         warnings: Things worth telling the user (pages without text, a guessed encoding…).
+        adopted: ISO date the law or regulation was adopted (``…会议通过``), from its opening lines; else ``""``.
+        promulgated: ISO date it was promulgated (``…令第631号公布``, ``…发布``); else ``""``.
+        effective: ISO date it takes effect (``2013年3月15日 施行``, ``自2014年3月1日起施行``); else ``""``.
+        amended: ISO date of its latest amendment or revision (``…修正``, ``…修订``); else ``""``.
     """
 
     text: str
@@ -146,6 +176,10 @@ class IngestedDocument:
     date: str = ""
     language: str = "zh"
     warnings: list[str] = field(default_factory=list)
+    adopted: str = ""
+    promulgated: str = ""
+    effective: str = ""
+    amended: str = ""
 
 
 def format_of(name: str | os.PathLike[str], *, label: str | None = None) -> str:
@@ -165,7 +199,12 @@ def format_of(name: str | os.PathLike[str], *, label: str | None = None) -> str:
 
 
 def read_document(
-    path: str | os.PathLike[str], *, max_bytes: int | None = None, label: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    label: str | None = None,
+    max_chars: int | None = None,
+    max_expansion_ratio: float | None = DEFAULT_EXPANSION_RATIO,
 ) -> IngestedDocument:
     """Read one file of any supported format.
 
@@ -173,6 +212,11 @@ def read_document(
         path: The file.
         max_bytes: Refuse files larger than this.
         label: How messages name the file (default: its name).
+        max_chars: Refuse documents whose extracted text is longer than this (checked right after
+            extraction, and page by page while a PDF is read).
+        max_expansion_ratio: Refuse a compressed file (``.docx``) whose parts expand, by the sizes
+            the archive declares, to more than this many times its own size (at least 1 MB is
+            always allowed) or to more than ten times ``max_bytes``; checked before parsing.
 
     Raises:
         CorpusError: The file is missing, empty, binary, too large, unreadable or has no text
@@ -196,11 +240,26 @@ def read_document(
         raise CorpusError(f"{label}: permission denied") from exc
     except OSError as exc:
         raise CorpusError(f"{label}: cannot read ({exc.strerror})") from exc
-    return read_bytes(path.name, data, label=label, max_bytes=max_bytes, fmt=fmt)
+    return read_bytes(
+        path.name,
+        data,
+        label=label,
+        max_bytes=max_bytes,
+        fmt=fmt,
+        max_chars=max_chars,
+        max_expansion_ratio=max_expansion_ratio,
+    )
 
 
 def read_bytes(
-    name: str, data: bytes, *, label: str | None = None, max_bytes: int | None = None, fmt: str | None = None
+    name: str,
+    data: bytes,
+    *,
+    label: str | None = None,
+    max_bytes: int | None = None,
+    fmt: str | None = None,
+    max_chars: int | None = None,
+    max_expansion_ratio: float | None = DEFAULT_EXPANSION_RATIO,
 ) -> IngestedDocument:
     """Read a document from its bytes; ``name`` gives the format by its suffix (e.g. an upload's file name).
 
@@ -216,14 +275,31 @@ def read_bytes(
             f"{label}: {_size(len(data))} is over the size limit of {_size(max_bytes)} (setting max_document_bytes)"
         )
     reader = {"txt": _read_text, "md": _read_markdown, "docx": _read_docx, "pdf": _read_pdf, "html": _read_html}[fmt]
-    raw = reader(data, label, max_bytes)
+    limits: dict[str, Any] = {
+        "docx": {"max_expansion_ratio": max_expansion_ratio},
+        "pdf": {"max_chars": max_chars},
+    }.get(fmt, {})
+    raw = reader(data, label, max_bytes, **limits)
+    if max_chars is not None and len(raw.text) > max_chars:
+        raise DocumentTooLargeError(
+            f"{label}: its text of {len(raw.text):,} characters is over the limit of {max_chars:,} "
+            "(setting max_document_chars)"
+        )
     text = clean_text(raw.text)
     if not text.strip():
         raise CorpusError(f"{label}: no text found in the {fmt} file")
     meta = extract_metadata(text, title_hint=raw.title, issuer_hint=raw.issuer, date_hint=raw.date)
     language = detect_language(text[:3000])
     return IngestedDocument(
-        text, fmt, raw.encoding, meta["title"], meta["issuer"], meta["date"], language, raw.warnings
+        text,
+        fmt,
+        raw.encoding,
+        meta["title"],
+        meta["issuer"],
+        meta["date"],
+        language,
+        raw.warnings,
+        **{k: meta[k] for k in HISTORY_FIELDS if k in meta},
     )
 
 
@@ -437,16 +513,26 @@ def _read_markdown(data: bytes, label: str, max_bytes: int | None) -> _Raw:
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
-def _read_docx(data: bytes, label: str, max_bytes: int | None) -> _Raw:
+def _read_docx(
+    data: bytes, label: str, max_bytes: int | None, *, max_expansion_ratio: float | None = DEFAULT_EXPANSION_RATIO
+) -> _Raw:
     import docx
 
     try:
+        members, directory = _zip_directory(data)
+        if members > _MAX_ZIP_MEMBERS:
+            raise DocumentTooLargeError(
+                f"{label}: the .docx archive has {members:,} parts, over the limit of {_MAX_ZIP_MEMBERS:,}"
+            )
+        if directory > _MAX_ZIP_DIRECTORY:
+            raise DocumentTooLargeError(
+                f"{label}: the .docx archive's list of parts takes {_size(directory)}, over the limit of "
+                f"{_size(_MAX_ZIP_DIRECTORY)} (at most {_MAX_ZIP_MEMBERS:,} parts)"
+            )
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            expanded = sum(info.file_size for info in zf.infolist())
+            _check_archive(zf, len(data), label, max_bytes, max_expansion_ratio)
             if "word/document.xml" not in zf.namelist():
                 raise CorpusError(f"{label}: not a Word .docx file (no word/document.xml inside)")
-        if max_bytes is not None and expanded > _MAX_EXPANSION * max_bytes:
-            raise DocumentTooLargeError(f"{label}: expands to {_size(expanded)}, over {_MAX_EXPANSION}× the size limit")
         document = docx.Document(io.BytesIO(data))
     except CorpusError:
         raise
@@ -483,6 +569,55 @@ def _read_docx(data: bytes, label: str, max_bytes: int | None) -> _Raw:
         raw.title = props.title.strip()
     raw.text = "\n".join(lines)
     return raw
+
+
+def _zip_directory(data: bytes) -> tuple[int, int]:
+    """How many members a zip archive's end record declares, and the size of its central directory
+    (``(0, 0)`` without an end record), read without parsing the directory: zipfile reads as much
+    directory as the end record says, however few members it declares, and millions of entries
+    take seconds and hundreds of MB to parse."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if end < 0 or len(data) < end + 22:
+        return 0, 0
+    total = int.from_bytes(data[end + 10 : end + 12], "little")
+    size = int.from_bytes(data[end + 12 : end + 16], "little")
+    locator = end - 20
+    if locator >= 0 and data[locator : locator + 4] == b"PK\x06\x07":  # Zip64
+        record = int.from_bytes(data[locator + 8 : locator + 16], "little")
+        if data[record : record + 4] == b"PK\x06\x06":
+            total = int.from_bytes(data[record + 32 : record + 40], "little")
+            size = int.from_bytes(data[record + 40 : record + 48], "little")
+    return total, size
+
+
+def _check_archive(zf: zipfile.ZipFile, size: int, label: str, max_bytes: int | None, ratio: float | None) -> None:
+    """Refuse a zip bomb before any part is read: too many parts, or parts declaring more bytes than
+    the limits allow (zipfile reads no more than a part declares, so the declared sizes hold)."""
+    infos = zf.infolist()
+    if len(infos) > _MAX_ZIP_MEMBERS:
+        raise DocumentTooLargeError(
+            f"{label}: the .docx archive has {len(infos):,} parts, over the limit of {_MAX_ZIP_MEMBERS:,}"
+        )
+    odd = next((i for i in infos if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)), None)
+    if odd is not None:
+        raise CorpusError(
+            f"{label}: not a valid .docx file (part {odd.filename} uses compression method {odd.compress_type}, "
+            "which Word does not use)"
+        )
+    expanded = sum(info.file_size for info in infos)
+    limits = []
+    if ratio is not None:
+        limits.append((max(ratio * size, _EXPANSION_FLOOR), f"{ratio:g}× its size; setting max_expansion_ratio"))
+    if max_bytes is not None:
+        limits.append((_MAX_EXPANSION * max_bytes, f"{_MAX_EXPANSION}× the size limit; setting max_document_bytes"))
+    if not limits:
+        return
+    allowed, why = min(limits, key=lambda limit: limit[0])
+    if expanded > allowed:
+        raise DocumentTooLargeError(
+            f"{label}: expands to {_size(expanded)}, {expanded / size:,.0f}× its {_size(size)}, "
+            f"over the limit of {_size(int(allowed))} ({why})"
+        )
 
 
 def _good_property_title(title: str) -> bool:
@@ -637,7 +772,7 @@ _PAGE_NUMBER = re.compile(
 _EDGE = 2  # lines at the top and at the bottom of a page where headers, footers and page numbers sit
 
 
-def _read_pdf(data: bytes, label: str, max_bytes: int | None) -> _Raw:
+def _read_pdf(data: bytes, label: str, max_bytes: int | None, *, max_chars: int | None = None) -> _Raw:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -648,7 +783,16 @@ def _read_pdf(data: bytes, label: str, max_bytes: int | None) -> _Raw:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise CorpusError(f"{label}: the PDF is password-protected; remove the password and add it again")
-            pages = [page.extract_text() or "" for page in reader.pages]
+            pages: list[str] = []
+            extracted = 0
+            for page in reader.pages:
+                pages.append(page.extract_text() or "")
+                extracted += len(pages[-1])
+                if max_chars is not None and extracted > max_chars:
+                    raise DocumentTooLargeError(
+                        f"{label}: its text of {extracted:,} characters in the first {len(pages)} of "
+                        f"{len(reader.pages)} pages is over the limit of {max_chars:,} (setting max_document_chars)"
+                    )
             title = (reader.metadata.title if reader.metadata else None) or ""
         except CorpusError:
             raise
@@ -967,18 +1111,147 @@ def _is_org(line: str) -> bool:
     )
 
 
+def history(lines: list[str]) -> dict[str, str]:
+    """The history a law states in its opening lines: when it was adopted, promulgated, took effect
+    and was last amended, and by whom it was adopted or promulgated.
+
+    Only the head is read: lines before the first article, chapter or numbered item (and before a
+    table of contents), at most 40. A history line starts with a date (or ``根据`` / ``自`` / ``（``
+    and a date) and ends with what happened then; one line may hold several events
+    (``…公告公布自2013年11月1日施行根据…修正``), and parts such as ``…通过并经…批准的《决定》修正``
+    count as one event (the latest of their dates). Events are told by their last word:
+
+    * ``adopted``: the first ``通过`` (``审议通过``, ``讨论通过``), not ``修订通过``;
+    * ``promulgated``: the first ``公布`` / ``发布`` / ``印发`` (also in ``公布施行``, ``自发布之日起施行``);
+    * ``effective``: the last ``施行`` / ``实施`` / ``生效`` (``2013年3月15日 施行``, ``自2014年3月1日起施行``);
+    * ``amended``: the latest ``修正`` / ``修订`` (``修订通过``, ``通过修订``, ``修订发布``, and
+      ``…通过的《刑法修正案（十二）》``: an amending act or decision);
+    * ``issuer``: the body of the adoption line (``湖州市第八届人民代表大会常务委员会``, meeting
+      number left out), else of the promulgation line (``中华人民共和国国务院令第631号`` → ``国务院``);
+    * ``date``: the date of the latest version, the latest of the adoption, approval, promulgation
+      and amendment dates (in practice the last amendment, else the promulgation, else the
+      adoption, or its approval: ``批准``, a city's regulation approved by the province).
+
+    Returns only the keys found.
+
+    Example:
+        >>> head = ["征信业管理条例", "2012年12月26日 国务院第228次常务会议通过",
+        ...         "2013年1月21日 中华人民共和国国务院令第631号公布", "2013年3月15日 施行", "第一章 总则"]
+        >>> for key, value in history(head).items():
+        ...     print(key, value)
+        adopted 2012-12-26
+        promulgated 2013-01-21
+        effective 2013-03-15
+        issuer 国务院
+        date 2013-01-21
+    """
+    events: list[tuple[str, str, str]] = []
+    for line in lines[:_HISTORY_HEAD]:
+        if STRUCTURE_START.match(line) or re.fullmatch(r"目\s*录", line):
+            break
+        events.extend(_history_events(line))
+    found: dict[str, str] = {}
+    for kind, day, _ in events:
+        if kind in ("adopted", "promulgated"):
+            found.setdefault(kind, day)
+        elif kind == "effective":
+            found[kind] = day
+        elif kind == "amended":
+            found[kind] = max(found.get(kind, ""), day)
+    for want in ("adopted", "promulgated"):
+        issuer = next((org for kind, _, body in events if kind == want and (org := _history_body(body))), "")
+        if issuer:
+            found["issuer"] = issuer
+            break
+    versions = [day for kind, day, _ in events if kind != "effective"]
+    if versions:
+        found["date"] = max(versions)
+    return found
+
+
+def _history_events(line: str) -> list[tuple[str, str, str]]:
+    """The events of one history line, as ``(kind, ISO date, body)``; none if it is not one."""
+    line = unicodedata.normalize("NFKC", line)  # ２００２年６月２９日
+    dates = list(_DATE_CN.finditer(line))
+    if not dates or not _HISTORY_LEAD.fullmatch(line[: dates[0].start()]):
+        return []
+    events: list[tuple[str, str, str]] = []
+    days: list[str] = []
+    for i, m in enumerate(dates):
+        days.append(parse_date(m.group()) or "")
+        rest = line[m.end() : dates[i + 1].start() if i + 1 < len(dates) else len(line)]
+        rest = _HISTORY_TRAIL.sub("", rest).strip()
+        if not re.search(r"(通过|修正|修订|公布|发布|印发|施行|实施|生效|批准)$", rest) and not _AMENDING_ACT.search(
+            rest
+        ):
+            continue  # part of an event the next date closes (…通过并经2004年9月23日…批准的《决定》修正)
+        kinds, body = _event_kinds(rest)
+        if any(ch in re.sub(r"《[^》]*》", "", body) for ch in "，,。；;：:！？!?“”"):
+            return events  # a sentence that happens to start with a date
+        day = max((d for d in days if d), default="")
+        events.extend((kind, day, body) for kind in kinds if day)
+        days = []
+    return events
+
+
+def _event_kinds(rest: str) -> tuple[list[str], str]:
+    """What the words after a date record (``adopted``…), and the body that did it."""
+    if m := _AMENDED.search(rest) or _AMENDING_ACT.search(rest):
+        return ["amended"], rest[: m.start()]
+    if rest.endswith(("施行", "实施", "生效")):
+        body = rest[:-2].rstrip().removesuffix("起").rstrip()
+        promulgated = bool(m := _PROMULGATION_DAY.search(body))
+        if m:
+            body = body[: m.start()].rstrip()
+        if m := _PROMULGATED.search(body):
+            body, promulgated = body[: m.start()], True
+        return (["promulgated", "effective"] if promulgated else ["effective"]), body
+    if m := _ADOPTED.search(rest):
+        return ["adopted"], rest[: m.start()]
+    if m := _PROMULGATED.search(rest):
+        return ["promulgated"], rest[: m.start()]
+    return ["approved"], rest[:-2]
+
+
+def _history_body(body: str) -> str:
+    """The issuing body named before a history verb, without meeting or order numbers
+    (``国务院第228次常务会议`` → ``国务院``, ``国家教育委员会令第10号、卫生部令第1号`` →
+    ``国家教育委员会、卫生部``); ``""`` if it does not name one."""
+    parts = []
+    for part in re.split(r"[、\s]+", re.sub(r"^[由经]", "", body.strip())):
+        for tail in _BODY_TAILS:
+            part = tail.sub("", part)
+        rest = part.removeprefix("中华人民共和国")
+        parts.append(rest if rest != part and len(rest) >= 3 and _ORG_SUFFIX.search(rest) else part)
+    org = "、".join(p for p in parts if p)
+    ok = 2 <= len(org) <= 40 and _ORG_SUFFIX.search(org) and not re.search(r"[《》<>〈〉，,。；;：:]", org)
+    return org if ok else ""
+
+
 def extract_metadata(text: str, *, title_hint: str = "", issuer_hint: str = "", date_hint: str = "") -> dict[str, str]:
-    """The title, issuer and ISO date a document states (``""`` where it states none).
+    """The title, issuer and ISO date a document states (``""`` where it states none), and the
+    dates of its history where its opening lines state them (keys only where found).
 
     The issuer and date come from a signature block (organisation lines right above a date line,
     as at the end of a notice), else ``发文机关：`` / ``发布日期：`` lines near the top, else the hints
-    (from a Word title, HTML meta tags…), else a ``…文件`` letterhead and a date line on its own.
+    (from a Word title, HTML meta tags…), else the history lines under a law's title (see
+    :func:`history`: the adopting or promulgating body, the latest version's date), else a ``…文件``
+    letterhead and a date line on its own. ``adopted``, ``promulgated``, ``effective`` and
+    ``amended`` come from the history lines only.
 
     Example:
         >>> extract_metadata("关于印发办法的通知\\n各银行：\\n现印发给你们。\\n中国银保监会办公厅\\n2023年2月14日\\n")
         {'title': '关于印发办法的通知', 'issuer': '中国银保监会办公厅', 'date': '2023-02-14'}
+        >>> law = extract_metadata(
+        ...     "中华人民共和国中国人民银行法\\n1995年3月18日 第八届全国人民代表大会第三次会议通过\\n"
+        ...     "2003年12月27日 第十届全国人民代表大会常务委员会第六次会议《关于修改〈中华人民共和国中国人民银行法〉"
+        ...     "的决定》修正\\n第一章 总则\\n第一条 为了确立中国人民银行的地位，制定本法。\\n"
+        ... )
+        >>> law["issuer"], law["date"], law["adopted"], law["amended"], "promulgated" in law
+        ('第八届全国人民代表大会', '2003-12-27', '1995-03-18', '2003-12-27', False)
     """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    stated = history(lines)
     issuer = date = ""
     for i, line in enumerate(lines):
         d = _date_line(line)
@@ -1005,13 +1278,19 @@ def extract_metadata(text: str, *, title_hint: str = "", issuer_hint: str = "", 
                     issuer = issuer or value.strip()
     issuer = issuer or issuer_hint.strip()
     date = date or (parse_date(date_hint) or "" if date_hint else "")
+    issuer, date = issuer or stated.get("issuer", ""), date or stated.get("date", "")
     if not issuer:
         head = next((line for line in lines[:3] if re.fullmatch(r".{2,30}文件", line)), "")
         issuer = head[:-2] if head and _is_org(head[:-2]) else ""
     if not date:
         date = next((d for line in lines if (d := _date_line(line))), "")
     title = title_hint.strip() if title_hint.strip() else guess_title(lines)
-    return {"title": shorten(title, 200), "issuer": issuer, "date": date}
+    return {
+        "title": shorten(title, 200),
+        "issuer": issuer,
+        "date": date,
+        **{k: stated[k] for k in HISTORY_FIELDS if k in stated},
+    }
 
 
 def guess_title(lines: list[str]) -> str:

@@ -7,10 +7,10 @@ and if one fails (empty, binary, too large, unsupported, a duplicate of a docume
 corpus, outside the allowed folder, an unusable file name) nothing is written and the message
 names the file and the problem. If updating the index fails, the corpus files are put back.
 
-The document id comes from the file name (``CBIRC Notice 2023.docx`` → ``cbirc-notice-2023``);
-names with Chinese or other non-ASCII letters get a short hash of the name so that they stay
-distinct and a revised file with the same name updates its document
-(``关于个人养老金的通知.pdf`` → ``doc-39f66998``). ``--doc-id`` chooses one instead.
+The document id comes from the file name (``CBIRC Notice 2023.docx`` → ``cbirc-notice-2023``),
+Chinese written in pinyin (``证券法(2019-12-28).md`` → ``zhengquanfa-2019-12-28``, initials for
+long names: ``关于个人养老金的通知.pdf`` → ``gygryljdtz``), so that a revised file with the same name
+updates its document (rules: :func:`doc_id_for`). ``--doc-id`` chooses one instead.
 
 Example:
     >>> from assistant.settings import Settings
@@ -44,6 +44,7 @@ from assistant.embedding import Embedder
 from assistant.errors import (
     CorpusError,
     DocumentNotFoundError,
+    DocumentTooLargeError,
     DuplicateDocumentError,
     IndexNotFoundError,
     ModelMismatchError,
@@ -53,7 +54,7 @@ from assistant.fileio import fsync_dir, write_bytes, write_json, write_text
 from assistant.indexing import BuildReport, stale_documents
 from assistant.indexing import update_index as _update_index
 from assistant.ingest.corpus import DOC_ID, META_FIELDS, load_corpus, meta_path, read_utf8, translation_path
-from assistant.ingest.formats import FORMATS, IngestedDocument, display_width, parse_date, read_document
+from assistant.ingest.formats import FORMATS, HISTORY_FIELDS, IngestedDocument, display_width, parse_date, read_document
 from assistant.settings import Settings
 from assistant.store.segments import read_manifest
 
@@ -68,6 +69,10 @@ _KEY_CACHE = ".content-keys.json"
 #: Temporary files of :func:`assistant.fileio.atomic_open` for corpus files.
 _TEMP_FILE = re.compile(r"^\.(?:[a-z0-9][a-z0-9._-]*\.(?:txt|meta\.json|en\.json)|content-keys\.json)\.\w+\.tmp$")
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Chinese characters (CJK ideographs of every block, and 〇), transliterated in document ids.
+_HAN = re.compile(r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+#: A name whose Chinese spells in at most this many pinyin letters is spelled out in ids; longer ones by initials.
+_FULL_PINYIN_LETTERS = 24
 
 Log = Callable[[str], None]
 
@@ -314,31 +319,97 @@ def _result(p: _Plan) -> AddResult:
 
 
 def doc_id_for(file_name: str) -> str:
-    """A document id from a file name: an ASCII slug, with a short hash of the name when letters
-    had to be dropped (Chinese, Cyrillic…) or nothing usable is left.
+    """A readable document id from a file name (its suffix left out), the same every time for the same name.
+
+    Rules, applied to the name in Unicode NFC:
+
+    * ASCII letters and digits are kept, lower-cased; everything else separates words with ``-``
+      (``.`` and ``_`` are kept). Names without Chinese get the same ids as before pinyin was used.
+    * Each run of Chinese characters becomes one word in pinyin without tones (pypinyin, which reads
+      polyphonic characters in context: ``银行`` → ``yinhang``): in full when all the Chinese of the
+      name spells in at most 24 letters, else by the first letter of each syllable, except runs of
+      one or two characters, which stay in full (``解释（三）`` → ``js-san``, not ``js-s``).
+    * A short hash of the name (8 hex digits) is added only where the id would otherwise lose
+      information: letters that have no ASCII form (Cyrillic, kana, characters without a reading),
+      nothing usable left (``doc-<hash>``), or a transliterated id over 64 characters (cut to 54,
+      then the hash). ASCII names over 64 characters are cut as before.
+
+    :func:`add_documents` keeps ids distinct and stable beyond that: a name whose id already belongs
+    to a document from a file of another name (``通知`` and ``统治`` both spell ``tongzhi``) gets the
+    hashed form of the id; a document already in the corpus under the id that versions before pinyin
+    gave its name (``doc-39f66998``) keeps that id when the file is added again.
 
     Example:
         >>> doc_id_for("CBIRC Notice (2023).docx")
         'cbirc-notice-2023'
+        >>> doc_id_for("证券法(2019-12-28).md")
+        'zhengquanfa-2019-12-28'
         >>> doc_id_for("关于个人养老金的通知.pdf")
-        'doc-39f66998'
+        'gygryljdtz'
         >>> doc_id_for("NFRA通知2024.pdf")
-        'nfra-2024-1ce4b2ca'
+        'nfra-tongzhi-2024'
+        >>> doc_id_for("（2024）个人 养老金 通知!.txt")
+        '2024-geren-yanglaojin-tongzhi'
+        >>> doc_id_for("最高人民法院关于适用《保险法》若干问题的解释（三）.md")
+        'zgrmfygysy-bxf-rgwtdjs-san'
+        >>> doc_id_for("Положение о банке.pdf")
+        'doc-8f78fdbc'
     """
     return _slug(file_name)[0]
 
 
 def _slug(file_name: str) -> tuple[str, bool]:
-    """The document id for a file name, and whether it needed a hash of the name."""
-    stem = unicodedata.normalize("NFC", Path(file_name).stem if Path(file_name).suffix else file_name)
-    folded = [unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii") for ch in stem]
+    """The document id for a file name, and whether it was derived (pinyin or a hash) rather than
+    spelled out by the name's own ASCII letters."""
+    stem = _stem(file_name)
+    if not _HAN.search(stem):
+        return _fold(stem, stem, cut=True)
+    from pypinyin import lazy_pinyin
+
+    runs = [lazy_pinyin(run) for run in _HAN.findall(stem)]
+    full = sum(len(syllable) for run in runs for syllable in run) <= _FULL_PINYIN_LETTERS
+    spelled = iter("".join(s if full or len(run) <= 2 else s[:1] for s in run) for run in runs)
+    slug, _ = _fold(_HAN.sub(lambda _: f"-{next(spelled)}-", stem), stem, cut=False)
+    return slug, True
+
+
+def _stem(file_name: str) -> str:
+    return unicodedata.normalize("NFC", Path(file_name).stem if Path(file_name).suffix else file_name)
+
+
+def _fold(text: str, stem: str, *, cut: bool) -> tuple[str, bool]:
+    """An ASCII slug of ``text``, and whether it needed the hash of ``stem`` (letters dropped, nothing
+    left, or over 64 characters when not ``cut``)."""
+    folded = [unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii") for ch in text]
     slug = re.sub(r"[^a-z0-9._-]+", "-", "".join(f or "-" for f in folded).lower())
     slug = re.sub(r"([-._])[-._]+", r"\1", slug).strip("-._")
-    lost = any(ch.isalnum() and not f for ch, f in zip(stem, folded, strict=True))
-    if slug and not lost:
+    lost = any(ch.isalnum() and not f for ch, f in zip(text, folded, strict=True))
+    if slug and not lost and (cut or len(slug) <= 64):
         return slug[:64].rstrip("-._"), False
+    return _hashed(slug, stem), True
+
+
+def _hashed(slug: str, stem: str) -> str:
+    """``slug`` cut to 54 characters with a hash of the name after it (``doc-<hash>`` if empty)."""
     digest = hashlib.sha1(stem.encode("utf-8")).hexdigest()[:8]
-    return (f"{slug[:54].rstrip('-._')}-{digest}" if slug else f"doc-{digest}"), True
+    return f"{slug[:54].rstrip('-._')}-{digest}" if slug else f"doc-{digest}"
+
+
+def _own_id(did: str, name: str, corpus: Path, existing: Mapping[str, str], planned: Mapping[str, _Plan]) -> str:
+    """A derived id settled against the corpus: the id versions before pinyin gave this name if the
+    corpus has a document under it, else the hashed form if the id belongs to a document (already
+    there, or planned in this call) from a file of another name that spells the same."""
+    stem = _stem(name)
+    legacy = _fold(stem, stem, cut=True)[0]
+    if legacy in existing:
+        return legacy
+    if did in planned:
+        other = str(planned[did].meta.get("original_file", ""))
+    elif did in existing:
+        other = str(_read_meta(corpus / f"{did}.txt").get("original_file", ""))
+    else:
+        return did
+    return _hashed(did, stem) if other and _stem(other) != stem else did
 
 
 def content_key(text: str) -> str:
@@ -527,10 +598,17 @@ def _plan(
     planned_ids: dict[str, _Plan],
 ) -> _Plan:
     shown = _display(label)
-    doc = read_document(path, max_bytes=settings.max_document_bytes, label=shown)
+    doc = read_document(
+        path,
+        max_bytes=settings.max_document_bytes,
+        label=shown,
+        max_chars=settings.max_document_chars,
+        max_expansion_ratio=settings.max_expansion_ratio,
+    )
     warnings = list(doc.warnings)
-    did, hashed = (doc_id, False) if doc_id else _slug(path.name)
-    if hashed:
+    did, derived = (doc_id, False) if doc_id else _slug(path.name)
+    if derived:
+        did = _own_id(did, path.name, Path(settings.corpus_dir), existing, planned_ids)
         warnings.append(f"document id {did!r} was made from the file name; choose one with --doc-id")
     key = content_key(doc.text)
     same = by_key.get(key)
@@ -552,8 +630,9 @@ def _plan(
             meta["updated_at"] = now
     else:
         stated = {"title": doc.title or did, "issuer": doc.issuer, "date": doc.date, "language": doc.language}
+        stated.update({k: getattr(doc, k) for k in HISTORY_FIELDS})  # adopted, promulgated… (where stated)
         kept = {k: v for k, v in old.items() if k not in _PROVENANCE and k not in stated}
-        kept.update({k: old[k] for k in ("issuer", "date") if not stated[k] and old.get(k)})
+        kept.update({k: old[k] for k in ("issuer", "date", *HISTORY_FIELDS) if not stated[k] and old.get(k)})
         meta = {
             "doc_id": did,
             **{k: v for k, v in stated.items() if v},
@@ -572,6 +651,11 @@ def _plan(
             warnings.append(f"the English translation {did}.en.json was kept; it may not match the new text")
     meta = {"doc_id": did, **{k: meta[k] for k in META_FIELDS if meta.get(k)}, **meta}
     parsed = parse(did, doc.text, max_chars=settings.max_chunk_chars)
+    if len(parsed.chunks) > settings.max_document_chunks:
+        raise DocumentTooLargeError(
+            f"{shown}: its {len(parsed.chunks):,} chunks are over the limit of {settings.max_document_chunks:,} "
+            "(setting max_document_chunks)"
+        )
     if parsed.chunks and all(c.kind == "para" for c in parsed.chunks):
         warnings.append("no clause structure (第一条, 一、, （一）, 1.) found; it is indexed paragraph by paragraph")
     plan = _Plan(shown, did, doc, meta, action, key, warnings)
