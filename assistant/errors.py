@@ -31,6 +31,18 @@ class DuplicateDocumentError(CorpusError):
     """A file to add has the same content as a document already in the corpus."""
 
 
+class DocumentExistsError(CorpusError):
+    """A file to add would replace a document of the same id, and replacing was not asked for."""
+
+
+class AccessDeniedError(AssistantError):
+    """A change the caller may not make: a built-in document, or writes without the API token."""
+
+
+class AuthenticationError(AccessDeniedError):
+    """A write request without the API token (or with a wrong one)."""
+
+
 class DocumentNotFoundError(AssistantError, KeyError):
     """No document has the given id."""
 

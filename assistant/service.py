@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hmac
 import shutil
 import sys
 import tempfile
@@ -24,7 +25,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from assistant.answering import Answer, Answerer, LiveAnswerer
-from assistant.errors import CorpusError, DocumentTooLargeError, InvalidQueryError
+from assistant.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    CorpusError,
+    DocumentTooLargeError,
+    InvalidQueryError,
+)
 from assistant.retrieval import MODES, Retriever, SearchOptions, open_retriever, validate_query
 from assistant.settings import MAX_QUERY_CHARS, Settings
 from assistant.types import Hit
@@ -66,6 +73,41 @@ class Service:
         self.settings = settings
         self.live = live
         self.limits = limits
+        self.exposed = False
+
+    def expose(self, host: str) -> None:
+        """Note the address the service is bound to: beyond loopback, writes need the API token."""
+        from assistant.interfaces.serving import is_loopback
+
+        self.exposed = not is_loopback(host)
+
+    @property
+    def writes_enabled(self) -> bool:
+        """Whether uploads and deletions can be made at all (with the token, where one is set)."""
+        return bool(self.settings.api_token) or not self.exposed
+
+    def authorize(self, token: str | None) -> None:
+        """Check a write request's token.
+
+        Raises:
+            AccessDeniedError: Writes are off (a non-loopback host without a configured token).
+            AuthenticationError: A token is configured and this one is missing or wrong.
+        """
+        expected = self.settings.api_token
+        if not expected:
+            if self.exposed:
+                raise AccessDeniedError(
+                    "uploads and deletions are off on a non-loopback host; set ASSISTANT_API_TOKEN to allow them"
+                )
+            return
+        if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise AuthenticationError("this change needs the API token (Authorization: Bearer <ASSISTANT_API_TOKEN>)")
+
+    def protected(self) -> frozenset[str]:
+        """Documents the API and the chat UI may not replace or delete (the built-in ones, unless allowed)."""
+        if self.settings.allow_builtin_changes:
+            return frozenset()
+        return frozenset(d for d, doc in self.retriever.index.documents.items() if doc.extra.get("builtin"))
 
     @classmethod
     def open(cls, settings: Settings, *, log: Callable[[str], None] | None = None) -> Service:
@@ -177,16 +219,29 @@ class Service:
         *,
         doc_id: str | None = None,
         meta: dict[str, str] | None = None,
+        replace: bool = False,
+        token: str | None = None,
         log: Callable[[str], None] | None = None,
     ) -> list[Any]:
         """Add uploaded files: each is copied (stopping at the size limit) into a private folder
         under ``<data_dir>/uploads/``, added with its own name, and the folder is removed afterwards.
 
-        Raises:
-            CorpusError: A file cannot be added (nothing was); ``DocumentTooLargeError`` for one over a limit.
-        """
-        from assistant.ingest.manage import add_documents
+        Args:
+            uploads: The files.
+            doc_id: The document id, for a single file.
+            meta: Title, issuer, date, source to set.
+            replace: Replace a document of the same id that has other content (else that is refused).
+            token: The API token, where one is configured.
 
+        Raises:
+            CorpusError: A file cannot be added (nothing was); ``DocumentTooLargeError`` for one over
+                a limit, ``DocumentExistsError`` for an existing id without ``replace``.
+            AccessDeniedError: No write access, or a built-in document would be replaced.
+        """
+        from assistant.ingest.manage import AddPolicy, add_documents
+
+        self.authorize(token)
+        policy = AddPolicy(replace=replace, protected=self.protected())
         root = (Path(self.settings.data_dir) / UPLOADS).resolve()
         root.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=_UPLOAD_PREFIX, dir=root))
@@ -211,16 +266,25 @@ class Service:
                     allowed_root=root,
                     embedder=retriever.embedder,
                     log=log or (lambda msg: print(msg, file=sys.stderr, flush=True)),
+                    policy=policy,
                 )
             )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             lock.close()
 
-    def remove(self, doc_id: str) -> None:
-        """Remove a document from the corpus and the index."""
+    def remove(self, doc_id: str, *, token: str | None = None) -> None:
+        """Remove a document from the corpus and the index.
+
+        Raises:
+            DocumentNotFoundError: No such document.
+            AccessDeniedError: No write access, or ``doc_id`` is a built-in document.
+        """
         from assistant.ingest.manage import remove_document
 
+        self.authorize(token)
+        if doc_id in self.protected():
+            raise AccessDeniedError(f"{doc_id!r} is a built-in document; it cannot be removed here")
         self.live.change(lambda retriever: remove_document(doc_id, self.settings, embedder=retriever.embedder))
 
 

@@ -69,6 +69,9 @@ class Settings:
         store: Where vectors and BM25 live: ``faiss`` (the index folder), ``milvus:PATH`` (Milvus
             Lite) or ``milvus:http://HOST:PORT`` (a Milvus server).
         tuning: A tuning file (weights, bonuses, thresholds) instead of the bundled one.
+        api_token: With a token, uploads and deletions through the HTTP API and the chat UI need it
+            (``Authorization: Bearer …``); without one they are refused on a non-loopback host.
+        allow_builtin_changes: Let the API and the chat UI replace or delete the built-in documents.
         llm_base_url: OpenAI-compatible endpoint for the optional generative answers.
         llm_model: Model name at that endpoint.
         llm_api_key: Key for that endpoint.
@@ -91,6 +94,8 @@ class Settings:
     embedding_backend: str = "torch"
     store: str = "faiss"
     tuning: Path | None = None
+    api_token: str = ""
+    allow_builtin_changes: bool = False
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = ""

@@ -42,7 +42,9 @@ from typing import Any
 from assistant.chunking import parse
 from assistant.embedding import Embedder
 from assistant.errors import (
+    AccessDeniedError,
     CorpusError,
+    DocumentExistsError,
     DocumentNotFoundError,
     DocumentTooLargeError,
     DuplicateDocumentError,
@@ -138,6 +140,21 @@ class DocumentInfo:
     source: str
 
 
+@dataclass(frozen=True)
+class AddPolicy:
+    """What an add may change.
+
+    Attributes:
+        replace: A file may replace a document of the same id that has other content (else that is
+            an error naming the option: ``--replace``, ``replace=true``).
+        protected: Document ids that may not be replaced at all (the built-in documents, through
+            the API and the chat UI).
+    """
+
+    replace: bool = False
+    protected: frozenset[str] = frozenset()
+
+
 @dataclass
 class _Plan:
     """One file checked and ready to write."""
@@ -170,6 +187,7 @@ def add_documents(
     allowed_root: str | os.PathLike[str] | None = None,
     embedder: Embedder | None = None,
     log: Log | None = None,
+    policy: AddPolicy | None = None,
 ) -> list[AddResult]:
     """Add or update documents from files and folders, all or nothing, then update the index.
 
@@ -184,6 +202,7 @@ def add_documents(
             e.g. the upload folder of a web form.
         embedder: A loaded embedder to reuse.
         log: Progress messages (default: standard error).
+        policy: Whether a file may replace a document of the same id (default: no).
 
     Returns:
         One result per file, in order.
@@ -227,6 +246,7 @@ def import_files(
     embedder: Embedder | None = None,
     progress: bool = False,
     log: Log | None = None,
+    policy: AddPolicy | None = None,
 ) -> ImportResult:
     """Add many files (each with an optional document id): files that cannot be added are skipped
     and listed, unless ``strict`` (then nothing is added). Safe to re-run after an interruption:
@@ -248,22 +268,23 @@ def _import(
     embedder: Embedder | None,
     log: Log,
     progress: bool = False,
+    policy: AddPolicy,
 ) -> ImportResult:
     corpus = Path(settings.corpus_dir)
     with _corpus_lock(corpus):
         existing = _content_keys(corpus)
         by_key = {k: d for d, k in existing.items()}
         plans: list[_Plan] = []
-        problems: list[CorpusError] = []
+        problems: list[CorpusError | AccessDeniedError] = []
         planned_keys: dict[str, _Plan] = {}
         planned_ids: dict[str, _Plan] = {}
         bar = _progress(len(items), "Reading", progress)
         for path, label, did in items:
             try:
-                plan = _plan(path, label, settings, did, user_meta, existing, by_key, planned_keys, planned_ids)
+                plan = _plan(path, label, settings, did, user_meta, existing, by_key, planned_keys, planned_ids, policy)
                 plans.append(plan)
                 planned_keys[plan.key], planned_ids[plan.doc_id] = plan, plan
-            except CorpusError as exc:
+            except (CorpusError, AccessDeniedError) as exc:
                 problems.append(exc)
             if bar is not None:
                 bar.update(1)
@@ -596,6 +617,7 @@ def _plan(
     by_key: dict[str, str],
     planned_keys: dict[str, _Plan],
     planned_ids: dict[str, _Plan],
+    policy: AddPolicy,
 ) -> _Plan:
     shown = _display(label)
     doc = read_document(
@@ -619,6 +641,13 @@ def _plan(
     if did in planned_ids:
         raise CorpusError(f"{shown}: gets the same document id {did!r} as {planned_ids[did].label}; add it separately")
     corpus = Path(settings.corpus_dir)
+    if did in existing and did in policy.protected and (existing[did] != key or user_meta):
+        raise AccessDeniedError(f"{shown}: {did!r} is a built-in document; it cannot be replaced here")
+    if did in existing and existing[did] != key and not policy.replace:
+        raise DocumentExistsError(
+            f"{shown}: a document {did!r} with other content is already in the corpus; add it with --replace "
+            "(API: replace=true) to replace it, or choose another id with --doc-id"
+        )
     old = _read_meta(corpus / f"{did}.txt") if did in existing else {}
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     if did in existing and existing[did] == key:

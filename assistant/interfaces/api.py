@@ -33,12 +33,13 @@ From a shell: ``assistant serve`` (http://127.0.0.1:8000), then ``bash examples/
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Header, Request, UploadFile
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -48,10 +49,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from assistant import __version__
 from assistant.answering import Answerer
 from assistant.errors import (
+    AccessDeniedError,
     AssistantError,
+    AuthenticationError,
     ClauseNotFoundError,
     ConfigError,
     CorpusError,
+    DocumentExistsError,
     DocumentNotFoundError,
     DocumentTooLargeError,
     DuplicateDocumentError,
@@ -80,6 +84,9 @@ ERROR_STATUS: dict[type[AssistantError], int] = {
     StaleIndexError: 409,
     ModelMismatchError: 409,
     DuplicateDocumentError: 409,
+    DocumentExistsError: 409,
+    AccessDeniedError: 403,
+    AuthenticationError: 401,
     DocumentTooLargeError: 413,
     UnsupportedFormatError: 415,
     InvalidQueryError: 422,
@@ -361,6 +368,7 @@ def create_app(
     retriever: Retriever | None = None,
     answerer: Answerer | None = None,
     with_ui: bool = False,
+    host: str = "127.0.0.1",
 ) -> FastAPI:
     """The FastAPI app serving one index.
 
@@ -381,6 +389,7 @@ def create_app(
         raise ConfigError("create_app: the answerer must use the retriever given")
     loaded = answerer or retriever
     service = Service.over(loaded, settings) if loaded is not None else Service.open(settings)
+    service.expose(host)
 
     app = FastAPI(
         title="regrag-assistant",
@@ -489,11 +498,24 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         issuer: Annotated[str | None, Form(description="Issuing body (default: taken from the document).")] = None,
         date: Annotated[str | None, Form(description="Date, e.g. 2024-05-01 (default: from the document).")] = None,
         source: Annotated[str | None, Form(description="Where it comes from (default: the file name).")] = None,
+        replace: Annotated[
+            bool, Form(description="Replace a document of the same id that has other content (else 409).")
+        ] = False,
+        authorization: Annotated[
+            str | None, Header(description="`Bearer <token>` when `ASSISTANT_API_TOKEN` is set.")
+        ] = None,
     ) -> Any:
-        """Add an uploaded document to the corpus and the index (a new version of a document with the
-        same id replaces it); searches see it as soon as this returns."""
+        """Add an uploaded document to the corpus and the index; searches see it as soon as this
+        returns. A document of the same id with other content is replaced only with `replace=true`;
+        the built-in documents are not replaced."""
         meta = {k: v for k, v in {"title": title, "issuer": issuer, "date": date, "source": source}.items() if v}
-        results = service.add([Upload(file.filename, file.file)], doc_id=doc_id or None, meta=meta or None)
+        results = service.add(
+            [Upload(file.filename, file.file)],
+            doc_id=doc_id or None,
+            meta=meta or None,
+            replace=replace,
+            token=_bearer(authorization),
+        )
         return {"added": [dataclasses.asdict(r) for r in results], "documents": service.documents()}
 
     @app.delete(
@@ -503,9 +525,14 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         tags=["corpus"],
         summary="Remove a document",
     )
-    def remove_document(doc_id: str) -> dict[str, Any]:
+    def remove_document(
+        doc_id: str,
+        authorization: Annotated[
+            str | None, Header(description="`Bearer <token>` when `ASSISTANT_API_TOKEN` is set.")
+        ] = None,
+    ) -> dict[str, Any]:
         """Remove the document from the corpus and the index; searches stop seeing it as soon as this returns."""
-        service.remove(doc_id)
+        service.remove(doc_id, token=_bearer(authorization))
         return {"removed": doc_id, "documents": service.documents()}
 
     @app.get("/healthz", response_model=Health, tags=["service"], summary="Health")
@@ -514,10 +541,20 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         return {**service.health(), "version": __version__}
 
 
+def _bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AssistantError)
     async def assistant_error(_: Request, exc: AssistantError) -> JSONResponse:
         status = next((ERROR_STATUS[c] for c in type(exc).__mro__ if c in ERROR_STATUS), 400)
+        if status == 401:
+            return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         if status == 422:
             return JSONResponse({"detail": str(exc), "errors": []}, status_code=422)
         return _json_error(status, str(exc))
@@ -579,7 +616,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, with
 
     check_port(host, port)  # before the model loads, so a busy port fails at once
     print("Loading the index and the embedding model…", file=sys.stderr, flush=True)
-    app = create_app(settings, with_ui=with_ui)
+    app = create_app(settings, with_ui=with_ui, host=host)
     shown = f"[{host}]" if ":" in host else host
     ui = "; the chat UI at /" if with_ui else ""
     print(
@@ -590,4 +627,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, *, with
     warning = exposure_warning(host, "the API")
     if warning:
         print(warning, file=sys.stderr)
+        if not settings.api_token:
+            print("uploads and deletions are off: set ASSISTANT_API_TOKEN to allow them", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
+    # A request still embedding an upload would keep the process alive after SIGTERM; every write
+    # is crash-safe (atomic generations), so leave at once rather than wait for it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -4,7 +4,7 @@ Example:
     >>> is_loopback("127.0.0.1"), is_loopback("0.0.0.0")
     (True, False)
     >>> exposure_warning("0.0.0.0", "the API")
-    'warning: bound to 0.0.0.0: anyone who can reach this address can use the API (there is no login)'
+    'warning: bound to 0.0.0.0: anyone who can reach this address can search and ask the API (reading needs no login)'
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ def is_loopback(host: str) -> bool:
 
 
 def exposure_warning(host: str, what: str) -> str | None:
-    """A warning to print when ``what`` is bound beyond this machine (there is no login)."""
+    """A warning to print when ``what`` is bound beyond this machine (reading needs no login)."""
     if is_loopback(host):
         return None
-    return f"warning: bound to {host}: anyone who can reach this address can use {what} (there is no login)"
+    reach = f"anyone who can reach this address can search and ask {what}"
+    return f"warning: bound to {host}: {reach} (reading needs no login)"
 
 
 def check_port(host: str, port: int) -> None:
