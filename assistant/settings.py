@@ -91,7 +91,7 @@ class Settings:
     termbase: tuple[Path, ...] = ()
     library_terms: bool = True
     use_translations: bool = False
-    embedding_backend: str = "torch"
+    embedding_backend: str = "onnx-int8"
     store: str = "faiss"
     tuning: Path | None = None
     api_token: str = ""
