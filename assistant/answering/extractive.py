@@ -33,13 +33,17 @@ from assistant.answering.answerability import Answerability
 from assistant.answering.generative import chat_model_from_settings, generate_answer
 from assistant.retrieval import Retriever, validate_query
 from assistant.settings import Settings
+from assistant.text.english import english_heading
 from assistant.text.normalize import detect_language, sentence_spans, shorten, squeeze, to_simplified
+from assistant.text.termbase import Termbase
 from assistant.text.tokens import tokenize
 from assistant.types import Answer, Citation, Evidence, Hit
 
 NOT_FOUND = {"zh": "未找到相关条款。", "en": "No relevant clause found."}
 INTRO = {"zh": "相关条款如下：", "en": "The most relevant provisions are:"}
 NO_RENDERING = "(no English rendering of this clause in the corpus)"
+#: Before the termbase's English for a clause's terms, when the corpus has no translation of it.
+KEY_TERMS = "key terms:"
 _FOLLOW_UP = re.compile(
     r"^(?:and|also|what about|how about|what else|what if|then|so|but)\b|\b(?:it|its|this|that|these|those|they|them)\b"
     r"|^(?:那|那么|还有|另外|此外|其中|它|这|这个|这些|那个|那些|该)",
@@ -221,10 +225,11 @@ def _rendering(sentence: str, pairs: dict[str, str]) -> str | None:
 
 
 def clause_label(hit: Hit, language: str) -> str:
-    """A short name for a clause: its own heading and document, e.g. ``（十一）支持黄河流域生态保护``."""
+    """A short name for a clause: its own heading and document, e.g. ``（十一）支持黄河流域生态保护``
+    (for English, the translated heading, or the numbering in English: ``Article 12``)."""
     own = hit.heading.split(" > ")[-1]
-    if language == "en" and hit.heading_en:
-        own = hit.heading_en.split(" > ")[-1]
+    if language == "en":
+        own = (hit.heading_en or english_heading(hit.heading)).split(" > ")[-1]
     meta = hit.doc_meta
     if language == "en":
         doc = meta.get("short_title_en") or meta.get("title_en") or meta.get("short_title") or hit.title
@@ -233,8 +238,11 @@ def clause_label(hit: Hit, language: str) -> str:
     return f"{own} — {shorten(doc, 48)}"
 
 
-def compose(language: str, citations: Sequence[Citation]) -> str:
-    """The extractive answer text: an intro line, then one bullet per clause ending in ``[n]``."""
+def compose(language: str, citations: Sequence[Citation], termbase: Termbase | None = None) -> str:
+    """The extractive answer text: an intro line, then one bullet per clause ending in ``[n]``.
+
+    For an English question, each Chinese quote is followed by its English rendering where the
+    corpus has one, else by the termbase's English for the clause's key terms (``termbase``)."""
     lines = [INTRO[language], ""]
     for c in citations:
         quotes = c.evidence or [Evidence(c.hit.text, 0, len(c.hit.text), c.hit.translation, 0.0)]
@@ -244,6 +252,8 @@ def compose(language: str, citations: Sequence[Citation]) -> str:
         else:
             zh = "".join(e.text for e in quotes)
             en = " ".join(e.translation for e in quotes if e.translation)
-            rendering = f" — {en}" if en else f" {NO_RENDERING}"
+            terms = termbase.renderings(c.hit.text) if termbase is not None and not en else []
+            glossed = f" ({KEY_TERMS} " + "; ".join(f"{e} ({zh})" for zh, e in terms) + ")" if terms else ""
+            rendering = f" — {en}" if en else (glossed or f" {NO_RENDERING}")
             lines.append(f"- {clause_label(c.hit, 'en')}: “{zh}”{rendering} [{c.marker}]")
     return "\n".join(lines)

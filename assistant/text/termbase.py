@@ -145,6 +145,24 @@ class Termbase:
         text = fold(chinese)
         return " ".join(v for zh in self._by_length() if zh in text for v in self._entries[zh][1][:max_variants])
 
+    def renderings(self, chinese: str, limit: int = 6) -> list[tuple[str, str]]:
+        """The terms of Chinese text with their first English rendering, longest first, leaving out a
+        term inside one already listed: what an English reader sees of a clause without translation.
+
+        Example:
+            >>> tb = Termbase.from_rows([("黄河流域", "yellow river basin", "green"), ("黄河", "yellow river", "g")])
+            >>> tb.renderings("支持黄河流域生态保护")
+            [('黄河流域', 'yellow river basin')]
+        """
+        text = fold(chinese)
+        out: list[tuple[str, str]] = []
+        for zh in self._by_length():
+            if zh in text and not any(zh in longer for longer, _ in out) and self._entries[zh][1]:
+                out.append((zh, self._entries[zh][1][0]))
+                if len(out) == limit:
+                    break
+        return out
+
     def _by_length(self) -> list[str]:
         if self._sorted is None:
             self._sorted = sorted(self._entries, key=lambda z: (-len(z), z))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from assistant.answering import NOT_FOUND, clause_label
 from assistant.settings import MAX_QUERY_CHARS
+from assistant.text.english import english_heading
 from assistant.text.normalize import detect_language, shorten
 from assistant.types import Answer, Citation, Hit
 
@@ -191,7 +192,7 @@ def source_card(citation: Citation, language: str, turn: int) -> str:
     """One source card: heading, clause path, document, highlighted text, English rendering, scores."""
     hit = citation.hit
     own = clause_label(hit, language)
-    path = hit.heading_en if language == "en" and hit.heading_en else hit.heading
+    path = (hit.heading_en or english_heading(hit.heading)) if language == "en" else hit.heading
     meta = " · ".join(p for p in (hit.title, hit.issuer, hit.date) if p)
     spans = [(e.start, e.end) for e in citation.evidence]
     parts = [
