@@ -280,7 +280,13 @@ class ChatService:
         return pd.DataFrame(rows, columns=columns)
 
     def add_documents(
-        self, files: list[str] | str | None, title: str = "", issuer: str = "", date: str = ""
+        self,
+        files: list[str] | str | None,
+        title: str = "",
+        issuer: str = "",
+        date: str = "",
+        replace: bool = False,
+        token: str = "",
     ) -> tuple[Any, ...]:
         """Upload handler: copy the files under ``<data_dir>/uploads/``, add them, reload the index.
 
@@ -288,11 +294,13 @@ class ChatService:
             A status line, the document table, the two document dropdowns, then the upload and
             metadata fields (cleared after a successful upload, left as they are otherwise).
         """
-        status, ok = self._add(files, title, issuer, date)
+        status, ok = self._add(files, title, issuer, date, bool(replace), token or None)
         fields = (None, "", "", "") if ok else (gr.skip(),) * 4
         return status, *self.corpus_outputs(), *fields
 
-    def _add(self, files: list[str] | str | None, title: str, issuer: str, date: str) -> tuple[str, bool]:
+    def _add(
+        self, files: list[str] | str | None, title: str, issuer: str, date: str, replace: bool, token: str | None
+    ) -> tuple[str, bool]:
         paths = [files] if isinstance(files, str) else list(files or [])
         if not paths:
             return "<p>Choose one or more files first. · 请先选择文件。</p>", False
@@ -301,7 +309,9 @@ class ChatService:
             return "<p>A title can only be given when uploading one file.</p>", False
         uploads = [Upload(Path(p).name, Path(p)) for p in paths]
         try:
-            results = self.service.add(uploads, meta=meta or None, log=lambda msg: logger.info("%s", msg))
+            results = self.service.add(
+                uploads, meta=meta or None, replace=replace, token=token, log=lambda msg: logger.info("%s", msg)
+            )
         except AssistantError as exc:
             return f"<p>Not added: {esc(exc)}</p>", False
         except Exception:
@@ -316,12 +326,12 @@ class ChatService:
             )
         return (f"<ul>{''.join(lines)}</ul>" if lines else "<p>Nothing was added.</p>"), True
 
-    def remove_document(self, doc_id: str | None) -> tuple[str, Any, Any, Any]:
+    def remove_document(self, doc_id: str | None, token: str = "") -> tuple[str, Any, Any, Any]:
         """Remove a document from the corpus and the index, then reload."""
         if not doc_id:
             return "<p>Choose a document to remove.</p>", *self.corpus_outputs()
         try:
-            self.service.remove(doc_id)
+            self.service.remove(doc_id, token=token or None)
         except AssistantError as exc:
             return f"<p>Not removed: {esc(exc)}</p>", *self.corpus_outputs()
         except Exception:

@@ -139,6 +139,14 @@ def build_ui(service: Service) -> gr.Blocks:
                         title = gr.Textbox(label="Title (optional, one file only)")
                         issuer = gr.Textbox(label="Issuer (optional)")
                         date = gr.Textbox(label="Date (optional, e.g. 2024-05-01)")
+                        replace = gr.Checkbox(
+                            value=False, label="Replace a document with the same id · 替换同名文档"
+                        )
+                        token = gr.Textbox(
+                            label="API token (ASSISTANT_API_TOKEN)",
+                            type="password",
+                            visible=bool(service.settings.api_token),
+                        )
                         add = gr.Button("Add and index · 添加并索引", variant="primary")
                 with gr.Row():
                     to_remove = gr.Dropdown(
@@ -172,14 +180,18 @@ def build_ui(service: Service) -> gr.Blocks:
         corpus_outputs = [corpus_status, corpus, to_remove, docs]
         add.click(
             service.add_documents,
-            inputs=[files, title, issuer, date],
+            inputs=[files, title, issuer, date, replace, token],
             outputs=[*corpus_outputs, files, title, issuer, date],
             concurrency_id="corpus",
             concurrency_limit=1,
             **private,
         )
         remove.click(
-            service.remove_document, inputs=[to_remove], outputs=corpus_outputs, concurrency_id="corpus", **private
+            service.remove_document,
+            inputs=[to_remove, token],
+            outputs=corpus_outputs,
+            concurrency_id="corpus",
+            **private,
         )
         # The corpus may have changed since the page was built (another tab, the HTTP API).
         demo.load(service.corpus_outputs, outputs=corpus_outputs[1:], **private)
@@ -224,6 +236,7 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, *, blo
     started = time.perf_counter()
     check_port(host, port)  # before the model loads, so a busy port fails at once
     service = Service.open(settings, log=lambda msg: print(msg, flush=True))
+    service.expose(host)
     demo = build_ui(service)
     # Warm up (tokenizer dictionaries, first inference) while the server starts.
     threading.Thread(target=_warm_up, args=(service,), daemon=True).start()
