@@ -29,7 +29,7 @@ import numpy as np
 
 from assistant.chunking import parse
 from assistant.embedding import Embedder, load_embedder, model_id
-from assistant.errors import CorpusError, IndexNotFoundError, ModelMismatchError, StaleIndexError
+from assistant.errors import CorpusError, DocumentTooLargeError, IndexNotFoundError, ModelMismatchError, StaleIndexError
 from assistant.ingest.corpus import Document, load_corpus
 from assistant.settings import Settings
 from assistant.store import backend_for
@@ -299,6 +299,11 @@ def update_index(
         for doc in _with_progress(todo, progress, "Chunking"):
             try:
                 chunks, source = chunk_records(doc, settings.max_chunk_chars, termbase)
+                if len(chunks) > settings.max_document_chunks:
+                    raise DocumentTooLargeError(
+                        f"{doc.doc_id}: its {len(chunks):,} chunks are over the limit of "
+                        f"{settings.max_document_chunks:,} (setting max_document_chunks)"
+                    )
             except CorpusError as exc:
                 if len(todo) == 1:
                     raise

@@ -223,7 +223,14 @@ def add_documents(
         raise CorpusError(f"a document id names one document, but {len(files)} files were given")
     items = [(path, label, doc_id) for path, label in files]
     return _import(
-        items, settings, _user_meta(meta or {}), strict=True, update_index=update_index, embedder=embedder, log=log
+        items,
+        settings,
+        _user_meta(meta or {}),
+        strict=True,
+        update_index=update_index,
+        embedder=embedder,
+        log=log,
+        policy=policy or AddPolicy(),
     ).results
 
 
@@ -254,7 +261,15 @@ def import_files(
     log = log or _stderr
     items = [(Path(os.fspath(p)), _display(str(p)), d) for p, d in files]
     return _import(
-        items, settings, {}, strict=strict, update_index=update_index, embedder=embedder, log=log, progress=progress
+        items,
+        settings,
+        {},
+        strict=strict,
+        update_index=update_index,
+        embedder=embedder,
+        log=log,
+        progress=progress,
+        policy=policy or AddPolicy(),
     )
 
 

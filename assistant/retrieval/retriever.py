@@ -73,7 +73,12 @@ def open_retriever(settings: Settings, *, log: Callable[[str], None] | None = No
         return Retriever.load(settings=settings, embedder=embedder)
     except (IndexNotFoundError, StaleIndexError) as exc:
         log(f"{str(exc).split(';')[0]}; building it now…")
-    log(update_index(settings, embedder=embedder, progress=False, log=lambda _: None).summary())
+    try:
+        log(update_index(settings, embedder=embedder, progress=False, log=log).summary())
+    except CorpusError as exc:
+        # A document that cannot be indexed must not keep the service down: serve what is indexed.
+        log(f"warning: {exc}; serving the index without it (fix or remove it, then run `assistant index`)")
+        return Retriever.load(settings=settings, embedder=embedder, check_stale=False)
     return Retriever.load(settings=settings, embedder=embedder)
 
 

@@ -139,9 +139,7 @@ def build_ui(service: Service) -> gr.Blocks:
                         title = gr.Textbox(label="Title (optional, one file only)")
                         issuer = gr.Textbox(label="Issuer (optional)")
                         date = gr.Textbox(label="Date (optional, e.g. 2024-05-01)")
-                        replace = gr.Checkbox(
-                            value=False, label="Replace a document with the same id · 替换同名文档"
-                        )
+                        replace = gr.Checkbox(value=False, label="Replace a document with the same id · 替换同名文档")
                         token = gr.Textbox(
                             label="API token (ASSISTANT_API_TOKEN)",
                             type="password",
