@@ -32,6 +32,7 @@ import numpy as np
 from assistant.embedding import Embedder, load_embedder, model_id
 from assistant.errors import (
     ClauseNotFoundError,
+    CorpusError,
     DocumentNotFoundError,
     IndexNotFoundError,
     InvalidQueryError,
