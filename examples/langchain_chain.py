@@ -16,15 +16,15 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from assistant.answer import chat_model_from_settings
-from assistant.config import Settings
-from assistant.index import build_index
-from assistant.langchain import BundledEmbeddings, ClauseRetriever, format_documents
+from assistant import Settings
+from assistant.answering.generative import chat_model_from_settings
+from assistant.interfaces.langchain import BundledEmbeddings, ClauseRetriever, format_documents
+from assistant.retrieval import open_retriever
 
 settings = Settings.load()
-build_index(settings, progress=False)  # the first run builds index/ (about a minute); then it is a no-op
+# Load the model and the index once (the first run builds index/, about a minute; then it is reused).
 # A LangChain retriever returning one Document per clause (metadata: doc_id, clause_id, heading, title, score…).
-retriever = ClauseRetriever.load(settings=settings, k=3)
+retriever = ClauseRetriever(retriever=open_retriever(settings), k=3)
 llm = chat_model_from_settings(settings) or FakeListChatModel(
     responses=["(offline fake model: set ASSISTANT_LLM_BASE_URL and ASSISTANT_LLM_MODEL for a real one) See [1]."]
 )

@@ -1,4 +1,4 @@
-"""Use the retriever from Python: load it once, search, search a batch, get a clause, answer a question.
+"""Use the assistant from Python: load it once, search, search a batch, get a clause, answer a question.
 
 Run from the repository root after the set-up (``bash scripts/setup.sh``)::
 
@@ -7,16 +7,16 @@ Run from the repository root after the set-up (``bash scripts/setup.sh``)::
 
 from __future__ import annotations
 
-from assistant import Retriever, Settings
-from assistant.answer import Answerer
-from assistant.index import build_index
+from assistant import Answerer, Retriever, Service, Settings
 
 # corpus/ and index/ in the working directory (or ASSISTANT_CORPUS_DIR, ASSISTANT_INDEX_DIR…).
 settings = Settings.load()
-build_index(settings, progress=False)  # the first run builds index/ (about a minute); then it is a no-op
+# Load the embedding model once, and the index (the first run builds index/, about a minute; after a
+# change to corpus/ only the changed documents are embedded again).
+service = Service.open(settings)
 
-# Load the index and the embedding model once; the retriever is thread-safe: share one in your app.
-retriever = Retriever.load(settings=settings)
+# The retriever is thread-safe: share one in your app.
+retriever: Retriever = service.retriever
 
 # The k best clauses for a question, in Chinese or English. Each hit carries the clause id, its
 # heading path, text, document metadata, score, and the English translation where there is one.
@@ -44,3 +44,11 @@ answer = Answerer(retriever, settings).answer("Which measures support Yellow Riv
 print(answer.text)
 for citation in answer.citations:
     print(f"[{citation.marker}] {citation.hit.clause_id}  {citation.hit.heading}")
+
+# The service is what the chat UI, the HTTP API and the command line use: the same answers, with one
+# set of limits (k ≤ 50, questions ≤ 2,000 characters, at most 20 earlier questions), follow-ups, and
+# document uploads that reload the index.
+print("\n== follow-up through the service")
+follow_up = service.ask("那保险呢？", history=["哪些措施支持黄河流域的生态保护？"], k=3)
+print(f"searched for: {follow_up.query}")
+print(f"cited: {[c.hit.clause_id for c in follow_up.citations]}")

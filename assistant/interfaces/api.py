@@ -261,6 +261,10 @@ class AnswerOut(BaseModel):
     mode: str = Field(description="`extractive` or `generative`.")
     warnings: list[str] = Field(description="Problems worth showing, e.g. a removed citation marker.")
     hits: list[HitOut] = Field(description="Everything retrieved, cited or not.")
+    answerability: dict[str, float] = Field(
+        description="The signals behind `found`: `similarity`, `coverage`, `clause_coverage`, `margin` "
+        "(and `p_answerable` where a fitted model decides)."
+    )
 
 
 class DocumentOut(BaseModel):

@@ -1,4 +1,4 @@
-"""The command line, run as a user would (each call is a fresh process)."""
+"""The command line, run as a user would (each call is a fresh process, with the bundled model)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
+from tests.conftest import YELLOW_RIVER
 
 
 def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,6 +49,18 @@ def test_bad_input_is_one_line_without_traceback(built_index, cli_env, tmp_path)
     assert missing.returncode == 2 and "assistant index" in missing.stderr and "Traceback" not in missing.stderr
     mismatch = run(["--model", "some/other-model", "search", "绿色金融"], cli_env)
     assert mismatch.returncode == 2 and "was built with" in mismatch.stderr
+
+
+def test_ask_json_cites_the_clause(built_index, cli_env) -> None:
+    out = run(["ask", "Which measures support Yellow River ecology?", "--json"], cli_env)
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["found"] and answer["language"] == "en" and answer["mode"] == "extractive"
+    assert answer["citations"][0]["hit"]["clause_id"] == YELLOW_RIVER and "[1]" in answer["text"]
+    text = run(["ask", "哪些措施支持黄河流域的生态保护？"], cli_env)
+    assert text.returncode == 0 and text.stdout.startswith("相关条款如下") and f"[1] {YELLOW_RIVER} — " in text.stdout
+    refused = run(["ask", "？？？"], cli_env)
+    assert refused.returncode == 2 and "no words" in refused.stderr
 
 
 def test_index_is_a_no_op_when_up_to_date(built_index, cli_env) -> None:

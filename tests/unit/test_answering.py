@@ -70,7 +70,8 @@ def test_compose_in_english_with_renderings_and_without_evidence() -> None:
 def test_clause_label_prefers_short_titles() -> None:
     hit = _hit(doc_meta={"short_title": "示例", "short_title_en": "Sample"}, title="很长的标题" * 20)
     assert clause_label(hit, "zh") == "（一）支持企业 — 示例"
-    assert clause_label(hit, "en") == "（一）支持企业 — Sample"
+    # without an English heading in the corpus, the numbering is put in English
+    assert clause_label(hit, "en") == "Item (1) (支持企业) — Sample"
     long = clause_label(_hit(title="长" * 100), "zh")
     assert len(long.split(" — ")[1]) <= 48
 

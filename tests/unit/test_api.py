@@ -18,7 +18,7 @@ from assistant.interfaces import api
 from assistant.interfaces.api import AnswerOut, CitationOut, EvidenceOut, HitOut, create_app
 from assistant.retrieval import Retriever
 from assistant.types import Hit
-from tests.conftest import YELLOW_RIVER, YELLOW_RIVER_HEADING
+from tests.conftest import ORIGINAL, YELLOW_RIVER, YELLOW_RIVER_HEADING
 from tests.unit.conftest import stub_tuning
 
 
@@ -386,10 +386,47 @@ def test_upload_errors(own_corpus, keyword_embedder) -> None:
         assert r.status_code == 400 and "empty.txt" in r.json()["detail"]
         r = upload(c, "dated.txt", "（一）测试。", date="someday")
         assert r.status_code == 400 and "someday" in r.json()["detail"]
-        assert {d["doc_id"] for d in c.get("/api/documents").json()["documents"]} == {
-            "cbirc-2023-shandong",
-            "sz-2025-reform",
-        }
+        assert {d["doc_id"] for d in c.get("/api/documents").json()["documents"]} == set(ORIGINAL)
+
+
+def test_write_rules_replace_built_in_documents_and_the_token(own_corpus, keyword_embedder) -> None:
+    revised = NEW_DOC.replace("中长期贷款", "中长期贷款和绿色债券")
+    with TestClient(_app(own_corpus, keyword_embedder)) as c:
+        assert upload(c, "wetlands.txt", NEW_DOC, doc_id="wetland-notice").status_code == 201
+        r = upload(c, "wetlands.txt", revised, doc_id="wetland-notice")
+        assert r.status_code == 409 and "replace=true" in r.json()["detail"]
+        r = upload(c, "wetlands.txt", revised, doc_id="wetland-notice", replace="true")
+        assert r.status_code == 201 and r.json()["added"][0]["action"] == "updated"
+        r = c.delete("/api/documents/sz-2025-reform")
+        assert r.status_code == 403 and "built-in document" in r.json()["detail"]
+        sz = (Path(own_corpus.corpus_dir) / "sz-2025-reform.txt").read_text(encoding="utf-8")
+        r = upload(c, "sz.txt", sz + "\n补充。\n", doc_id="sz-2025-reform", replace="true")
+        assert r.status_code == 403
+        assert {d["doc_id"] for d in c.get("/api/documents").json()["documents"]} == {*ORIGINAL, "wetland-notice"}
+    guarded = own_corpus.replace(api_token="s3cret")
+    with TestClient(_app(guarded, keyword_embedder)) as c:
+        r = c.delete("/api/documents/wetland-notice")
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer" and "API token" in r.json()["detail"]
+        r = c.delete("/api/documents/wetland-notice", headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401
+        r = c.post(
+            "/api/documents",
+            files={"file": ("x.txt", NEW_DOC.replace("湿地", "草原").encode(), "text/plain")},
+            headers={"Authorization": "Basic czNjcmV0"},
+        )
+        assert r.status_code == 401
+        assert search(c, query="湿地", k=1).status_code == 200  # reading needs no token
+        r = c.delete("/api/documents/wetland-notice", headers={"Authorization": "Bearer s3cret"})
+        assert r.status_code == 200 and r.json()["removed"] == "wetland-notice"
+    exposed = create_app(
+        own_corpus,
+        retriever=Retriever.load(settings=own_corpus, embedder=keyword_embedder, tuning=stub_tuning()),
+        host="0.0.0.0",
+    )
+    with TestClient(exposed) as c:
+        r = upload(c, "wetlands.txt", NEW_DOC)
+        assert r.status_code == 403 and "ASSISTANT_API_TOKEN" in r.json()["detail"]
+        assert search(c, query="湿地", k=1).status_code == 200
 
 
 # -- the chat UI in the same process ----------------------------------------------------------------------

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.ingest.manage import add_documents, doc_id_for
+from assistant.errors import DocumentExistsError
+from assistant.ingest.manage import AddPolicy, add_documents, doc_id_for
 from assistant.settings import Settings
 
 DOC_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -119,12 +120,17 @@ def test_names_that_spell_alike_get_distinct_ids_and_keep_them(tmp_path: Path) -
     assert first[0].doc_id == "tongzhi"
     assert re.fullmatch(r"tongzhi-[0-9a-f]{8}", second[0].doc_id)
     assert any("--doc-id" in w for w in second[0].warnings)
-    again = add_documents(
-        [_file(tmp_path / "in2", "统治.txt", "统治业务的修订")], s, update_index=False, log=lambda _: None
-    )
+    revision = _file(tmp_path / "in2", "统治.txt", "统治业务的修订")
+    with pytest.raises(DocumentExistsError, match="--replace"):  # other content under the same id: only on request
+        add_documents([revision], s, update_index=False, log=lambda _: None)
+    again = add_documents([revision], s, update_index=False, log=lambda _: None, policy=AddPolicy(replace=True))
     assert (again[0].doc_id, again[0].action) == (second[0].doc_id, "updated")
     md = add_documents(
-        [_file(tmp_path / "in3", "通知.md", "通知业务的修订")], s, update_index=False, log=lambda _: None
+        [_file(tmp_path / "in3", "通知.md", "通知业务的修订")],
+        s,
+        update_index=False,
+        log=lambda _: None,
+        policy=AddPolicy(replace=True),
     )
     assert (md[0].doc_id, md[0].action) == ("tongzhi", "updated")  # same name, another format
 
@@ -143,6 +149,12 @@ def test_documents_added_under_the_old_hashed_id_keep_it(tmp_path: Path) -> None
         [_file(tmp_path / "in", name, "养老金")], s, doc_id="doc-39f66998", update_index=False, log=lambda _: None
     )
     assert old[0].doc_id == "doc-39f66998"  # what versions before pinyin made of this name
-    revised = add_documents([_file(tmp_path / "in2", name, "养老金业务")], s, update_index=False, log=lambda _: None)
+    revised = add_documents(
+        [_file(tmp_path / "in2", name, "养老金业务")],
+        s,
+        update_index=False,
+        log=lambda _: None,
+        policy=AddPolicy(replace=True),
+    )
     assert (revised[0].doc_id, revised[0].action) == ("doc-39f66998", "updated")
     assert sorted(p.name for p in s.corpus_dir.glob("*.txt")) == ["doc-39f66998.txt"]

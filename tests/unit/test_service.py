@@ -257,3 +257,60 @@ def test_upload_names_lose_their_folders_only(name, safe: str) -> None:
 def test_long_upload_names_are_cut_keeping_the_extension() -> None:
     long = safe_filename("长" * 300 + ".pdf")
     assert long.endswith("长.pdf") and len(long.encode()) <= 200
+
+
+# -- what a write may change ----------------------------------------------------------------------------
+
+
+def test_built_in_documents_are_protected_unless_allowed(service) -> None:
+    from assistant.errors import AccessDeniedError
+
+    assert service.protected() == frozenset(ORIGINAL)
+    with pytest.raises(AccessDeniedError, match="built-in document"):
+        service.remove("sz-2025-reform")
+    copy = (Path(service.settings.corpus_dir) / "sz-2025-reform.txt").read_bytes() + "\n补充一句。\n".encode()
+    with pytest.raises(AccessDeniedError):
+        service.add([Upload("sz.txt", io.BytesIO(copy))], doc_id="sz-2025-reform", replace=True)
+    assert {d["doc_id"] for d in service.documents()} == set(ORIGINAL)
+    allowed = Service(service.settings.replace(allow_builtin_changes=True), service.live)
+    assert allowed.protected() == frozenset()
+    allowed.remove("sz-2025-reform")
+    assert [d["doc_id"] for d in allowed.documents()] == ["cbirc-2023-shandong"]
+
+
+def test_other_content_under_an_existing_id_is_replaced_only_on_request(service) -> None:
+    from assistant.errors import DocumentExistsError
+
+    service.add([Upload("wetlands.txt", io.BytesIO(NOTICE.encode()))], doc_id="wetland")
+    revised = NOTICE.replace("中长期贷款", "中长期贷款和绿色债券").encode()
+    with pytest.raises(DocumentExistsError, match="replace"):
+        service.add([Upload("wetlands.txt", io.BytesIO(revised))], doc_id="wetland")
+    (same,) = service.add([Upload("wetlands.txt", io.BytesIO(NOTICE.encode()))], doc_id="wetland")
+    assert same.action == "unchanged"
+    (updated,) = service.add([Upload("wetlands.txt", io.BytesIO(revised))], doc_id="wetland", replace=True)
+    assert updated.action == "updated" and "绿色债券" in service.clause("wetland:一.一").text
+    assert uploads_left(service) == []
+
+
+def test_writes_need_the_token_when_one_is_set(service) -> None:
+    from assistant.errors import AccessDeniedError, AuthenticationError
+
+    guarded = Service(service.settings.replace(api_token="s3cret"), service.live)
+    upload = [Upload("wetlands.txt", io.BytesIO(NOTICE.encode()))]
+    for token in (None, "", "wrong", "s3cret "):
+        with pytest.raises(AuthenticationError, match="API token"):
+            guarded.add(upload, token=token)
+        with pytest.raises(AuthenticationError):
+            guarded.remove("wetland", token=token)
+    assert uploads_left(guarded) == []
+    assert guarded.add([Upload("wetlands.txt", io.BytesIO(NOTICE.encode()))], token="s3cret")[0].action == "added"
+    guarded.remove("wetlands", token="s3cret")
+    # Beyond loopback, writes are off without a token; reading is unaffected.
+    exposed = Service(service.settings, service.live)
+    exposed.expose("0.0.0.0")
+    assert not exposed.writes_enabled
+    with pytest.raises(AccessDeniedError, match="ASSISTANT_API_TOKEN"):
+        exposed.add([Upload("wetlands.txt", io.BytesIO(NOTICE.encode()))])
+    assert exposed.search("绿色金融", 1)
+    exposed.expose("127.0.0.1")
+    assert exposed.writes_enabled
