@@ -29,7 +29,7 @@ from assistant.store.base import TRANSLATED_CHUNK, TRANSLATION_VIEW
 from assistant.text.tokens import bigrams, tokenize
 from assistant.tuning import Tuning
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("ASSISTANT_TEST_MILVUS_URI", "")
 EMBEDDER = KeywordEmbedder()
 SHANDONG, SHENZHEN, NOTE = "cbirc-2023-shandong", "sz-2025-reform", "tiny-note"
