@@ -273,6 +273,26 @@ class Service:
             shutil.rmtree(folder, ignore_errors=True)
             lock.close()
 
+    def translate(self, doc_id: str, *, token: str | None = None) -> None:
+        """Machine-translate a document with the configured language model, then update the index.
+
+        Raises:
+            ConfigError: No language model is configured.
+            AccessDeniedError: No write access, or ``doc_id`` is a built-in document.
+        """
+        from assistant.indexing import update_index
+        from assistant.ingest.translate import translate_document
+
+        self.authorize(token)
+        if doc_id in self.protected():
+            raise AccessDeniedError(f"{doc_id!r} is a built-in document; it already has a translation")
+
+        def change(retriever: Retriever) -> None:
+            translate_document(doc_id, self.settings, llm=self.answerer.llm)
+            update_index(self.settings, embedder=retriever.embedder, progress=False, log=lambda _: None)
+
+        self.live.change(change)
+
     def remove(self, doc_id: str, *, token: str | None = None) -> None:
         """Remove a document from the corpus and the index.
 

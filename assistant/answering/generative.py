@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.settings import Settings
+from assistant.llm import chat_model_from_settings  # noqa: F401  (re-exported)
 from assistant.types import Citation
 
 SYSTEM_PROMPT = (
@@ -21,21 +21,6 @@ SYSTEM_PROMPT = (
     "was found. Answer in {language_name}."
 )
 _MARKER = re.compile(r"\[(\d+)\]")
-
-
-def chat_model_from_settings(settings: Settings) -> Any:
-    """A LangChain ``ChatOpenAI`` for the configured endpoint, or ``None`` if none is configured."""
-    if not (settings.llm_base_url and settings.llm_model):
-        return None
-    from langchain_openai import ChatOpenAI
-
-    return ChatOpenAI(
-        base_url=settings.llm_base_url,
-        model=settings.llm_model,
-        api_key=settings.llm_api_key or "not-needed",
-        temperature=0,
-        timeout=60,
-    )
 
 
 def build_prompt():

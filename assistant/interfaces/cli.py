@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("doc_id")
     p.add_argument("--no-index", action="store_true", help="only remove from the corpus; do not update the index")
 
+    p = sub.add_parser("translate", help="machine-translate a document into English with the configured language model")
+    p.add_argument("doc_id")
+    p.add_argument("--no-index", action="store_true", help="only write the translation; do not update the index")
+
     p = sub.add_parser("list", help="list the documents: title, date, clauses, language, when indexed")
     p.add_argument("--json", action="store_true")
 
@@ -308,6 +312,18 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
     remove_document(args.doc_id, settings, update_index=not args.no_index)
     tail = "; run `assistant index` to drop it from the index" if args.no_index else " and the index"
     print(f"Removed {args.doc_id} from the corpus{tail}.")
+    return 0
+
+
+@command("translate")
+def _translate(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.indexing import update_index
+    from assistant.ingest.translate import translate_document
+
+    path = translate_document(args.doc_id, settings, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"Wrote {path} (machine-translated).")
+    if not args.no_index:
+        print(update_index(settings, progress=sys.stderr.isatty()).summary())
     return 0
 
 

@@ -326,6 +326,19 @@ class ChatService:
             )
         return (f"<ul>{''.join(lines)}</ul>" if lines else "<p>Nothing was added.</p>"), True
 
+    def translate_document(self, doc_id: str | None, token: str = "") -> tuple[str, Any, Any, Any]:
+        """Machine-translate a document with the configured language model, then reload."""
+        if not doc_id:
+            return "<p>Choose a document to translate.</p>", *self.corpus_outputs()
+        try:
+            self.service.translate(doc_id, token=token or None)
+        except AssistantError as exc:
+            return f"<p>Not translated: {esc(exc)}</p>", *self.corpus_outputs()
+        except Exception:
+            logger.exception("translating %s failed", doc_id)
+            return "<p>Translating the document failed unexpectedly (see the server log).</p>", *self.corpus_outputs()
+        return f"<p>Translated <code>{esc(doc_id)}</code> (machine translation).</p>", *self.corpus_outputs()
+
     def remove_document(self, doc_id: str | None, token: str = "") -> tuple[str, Any, Any, Any]:
         """Remove a document from the corpus and the index, then reload."""
         if not doc_id:

@@ -148,7 +148,12 @@ def build_ui(service: Service) -> gr.Blocks:
                         add = gr.Button("Add and index · 添加并索引", variant="primary")
                 with gr.Row():
                     to_remove = gr.Dropdown(
-                        choices=[c[1] for c in service.document_choices()], label="Document to remove", scale=3
+                        choices=[c[1] for c in service.document_choices()], label="Document", scale=3
+                    )
+                    translate = gr.Button(
+                        "Translate to English (LLM) · 机器翻译",
+                        scale=1,
+                        visible=bool(getattr(answerer, "generative_available", False)),
                     )
                     remove = gr.Button("Remove · 删除", variant="stop", scale=1)
                 corpus_status = gr.HTML("", js_on_load=None)
@@ -186,6 +191,13 @@ def build_ui(service: Service) -> gr.Blocks:
         )
         remove.click(
             service.remove_document,
+            inputs=[to_remove, token],
+            outputs=corpus_outputs,
+            concurrency_id="corpus",
+            **private,
+        )
+        translate.click(
+            service.translate_document,
             inputs=[to_remove, token],
             outputs=corpus_outputs,
             concurrency_id="corpus",

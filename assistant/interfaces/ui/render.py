@@ -207,7 +207,12 @@ def source_card(citation: Citation, language: str, turn: int) -> str:
             hit.translation, _find_spans(hit.translation, [e.translation or "" for e in citation.evidence])
         )
         is_open = " open" if language == "en" else ""
-        parts.append(f'<details class="src-en"{is_open}><summary>English rendering</summary>{marked}</details>')
+        label = (
+            "English rendering (machine-translated)"
+            if hit.doc_meta.get("translation_source") == "machine"
+            else "English rendering"
+        )
+        parts.append(f'<details class="src-en"{is_open}><summary>{label}</summary>{marked}</details>')
     done = "✓ 已记录 / Recorded"
     parts.append(
         f'<div class="src-foot"><span class="src-score">{esc(_scores(hit))}</span>'
