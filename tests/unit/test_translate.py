@@ -23,7 +23,7 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
 
     requests = 0
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests += 1
         lines = body["messages"][-1]["content"].splitlines()
