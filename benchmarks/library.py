@@ -47,7 +47,10 @@ def library_files(library: Path) -> list[Path]:
 
 
 def questions(n: int = 120) -> list[str]:
-    rows = [json.loads(line) for line in (ROOT / "eval" / "library" / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (ROOT / "eval" / "library" / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     zh = [r["text"] for r in rows if r["metadata"]["language"] == "zh"][: n // 2]
     en = [r["text"] for r in rows if r["metadata"]["language"] == "en"][: n // 2]
     return [q for pair in zip(zh, en, strict=False) for q in pair]
@@ -84,7 +87,7 @@ def probe() -> int:
     return 0
 
 
-def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dict[str, float]:  # noqa: ANN001
+def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dict[str, float]:
     import os
 
     from assistant.indexing import update_index
@@ -101,7 +104,9 @@ def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dic
     corpus.mkdir(parents=True)
     for f in (ROOT / "corpus").iterdir():
         shutil.copyfile(f, corpus / f.name)
-    settings = Settings.load(corpus_dir=corpus, index_dir=base / "index", data_dir=base / "data", embedding_backend="onnx-int8")
+    settings = Settings.load(
+        corpus_dir=corpus, index_dir=base / "index", data_dir=base / "data", embedding_backend="onnx-int8"
+    )
     started = time.perf_counter()
     imported = import_files([(f, None) for f in chosen], settings, update_index=False, progress=True, log=log)
     ingest_s = time.perf_counter() - started
@@ -142,7 +147,10 @@ def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dic
 def write(results: list[dict[str, float]]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "library.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    head = "| documents | chunks | vector rows | build (embedding included) | embedding rate | add one | query p50 / p95 | serving RSS | index on disk |"
+    head = (
+        "| documents | chunks | vector rows | build (embedding included) | embedding rate | add one "
+        "| query p50 / p95 | serving RSS | index on disk |"
+    )
     lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(

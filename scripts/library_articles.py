@@ -38,7 +38,7 @@ def articles(file: Path, doc_id: str) -> list[tuple[str, str, str]]:
     out: dict[str, tuple[str, list[str]]] = {}
     for chunk in parse(doc_id, doc.text).chunks:
         key = f"{doc_id}:{article_of(chunk.path)}"
-        heading, texts = out.setdefault(key, (chunk.heading.split(" > (")[0], []))
+        _, texts = out.setdefault(key, (chunk.heading.split(" > (")[0], []))
         texts.append(chunk.text)
     return [(k, h, "".join(t)) for k, (h, t) in out.items()]
 
@@ -53,7 +53,7 @@ def main() -> int:
     if args.path:
         todo = [("doc", args.path)]
     else:
-        rows = [line.rstrip("\n").split("\t") for line in open(args.documents, encoding="utf-8")][1:]
+        rows = [line.split("\t") for line in Path(args.documents).read_text(encoding="utf-8").splitlines()][1:]
         todo = [(r[0], r[3]) for r in rows if not args.doc_ids or r[0] in args.doc_ids]
     for doc_id, rel in todo:
         print(f"===== {doc_id}  ({rel})")

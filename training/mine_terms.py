@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.ingest.formats import read_document  # noqa: E402
 from assistant.text.tokens import ZH_STOPWORDS, _jieba  # noqa: E402
+
 LIBRARY = Path("/work/shared/library")
 DOCUMENTS_TSV = ROOT / "eval" / "library" / "documents.tsv"
 TERMBASE = ROOT / "assistant" / "resources" / "termbase.tsv"
@@ -135,18 +136,11 @@ def _count(path: str) -> tuple[Counter, Counter]:
 
 
 def _dropped(term: str, existing: set[str]) -> bool:
-    return (
-        term in ZH_STOPWORDS
-        or term in FUNCTION_WORDS
-        or term in existing
-        or _NUMERIC.match(term) is not None
-    )
+    return term in ZH_STOPWORDS or term in FUNCTION_WORDS or term in existing or _NUMERIC.match(term) is not None
 
 
 def _pair_ok(a: str, b: str) -> bool:
-    return not any(
-        w in ZH_STOPWORDS or w in FUNCTION_WORDS or _NUMERIC.match(w) is not None for w in (a, b)
-    )
+    return not any(w in ZH_STOPWORDS or w in FUNCTION_WORDS or _NUMERIC.match(w) is not None for w in (a, b))
 
 
 def mine(library: Path = LIBRARY, workers: int = 2) -> tuple[list[tuple[str, int, int, float]], dict]:

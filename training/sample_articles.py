@@ -24,7 +24,9 @@ from library_articles import LIBRARY, articles  # noqa: E402
 
 SEED = 13
 #: Folders of the library by how many documents and articles per document to draw.
-_FINANCE = re.compile(r"金融|银行|保险|证券|期货|基金|信托|信贷|贷款|融资|担保|外汇|支付|征信|存款|债|票据|货币|洗钱|资本|投资|财政|税|会计|审计|价格|企业|商")
+_FINANCE = re.compile(
+    r"金融|银行|保险|证券|期货|基金|信托|信贷|贷款|融资|担保|外汇|支付|征信|存款|债|票据|货币|洗钱|资本|投资|财政|税|会计|审计|价格|企业|商"
+)
 _BOILERPLATE = re.compile(r"自.{0,20}(施行|起施行)。?$|^第[^条]+条\s*本(法|条例|办法|规定|解释)由.{0,30}负责解释")
 
 
@@ -71,7 +73,7 @@ def main() -> int:
         arts = [
             (k, h, t)
             for k, h, t in articles(args.library / rel, f"d{n:03d}")
-            if "第" in k and 30 <= len(t) and not _BOILERPLATE.search(t.strip())
+            if "第" in k and len(t) >= 30 and not _BOILERPLATE.search(t.strip())
         ]
         for key, heading, text in rng.sample(arts, min(args.per_doc, len(arts))):
             items.append((rel, key.split(":", 1)[1], heading, text))

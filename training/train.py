@@ -92,7 +92,9 @@ def add_lora(bert, *, rank: int, alpha: float) -> None:
     for module in bert.modules():  # no dropout: a third less time per step on CPU, and LoRA needs none here
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
-    targets = [(n, m) for n, m in bert.named_modules() if isinstance(m, torch.nn.Linear) and n.split(".")[-1] in TARGETS]
+    targets = [
+        (n, m) for n, m in bert.named_modules() if isinstance(m, torch.nn.Linear) and n.split(".")[-1] in TARGETS
+    ]
     for name, module in targets:
         parent = bert.get_submodule(name.rsplit(".", 1)[0])
         setattr(parent, name.rsplit(".", 1)[1], LoRALinear(module))
