@@ -67,13 +67,18 @@ def assistant_env(settings, **extra: str) -> dict[str, str]:
     return env
 
 
+#: Files that may change without the corpus or the index changing: the writers' lock files and the
+#: corpus manager's cache of content keys.
+_NOT_CONTENT = {".lock", ".content-keys.json"}
+
+
 def snapshot(*folders: Path) -> dict[str, str]:
     """Every file under ``folders`` with a hash of its bytes (to show that nothing changed)."""
     return {
         str(p.relative_to(folder.parent)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
         for folder in folders
         for p in sorted(folder.rglob("*"))
-        if p.name != ".lock"
+        if p.name not in _NOT_CONTENT
     }
 
 

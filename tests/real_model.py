@@ -21,7 +21,8 @@ def cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def settings(session_dir: Path, corpus_copy: Path, cache_dir: Path):
-    """Settings over the session corpus and index, with the bundled model run by PyTorch."""
+    """Settings over the session corpus and index, with the bundled model run as users run it (the
+    default backend; the PyTorch conversion itself is checked in test_bundled.py)."""
     from assistant.settings import Settings
 
     return Settings.load(
@@ -30,7 +31,6 @@ def settings(session_dir: Path, corpus_copy: Path, cache_dir: Path):
         cache_dir=cache_dir,
         data_dir=session_dir / "data",
         eval_dir=EVAL,
-        embedding_backend="torch",
     )
 
 

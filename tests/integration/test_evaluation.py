@@ -1,3 +1,6 @@
+"""The evaluation over the gold set with the bundled model: reports, bars, reproducibility (the pure
+parts and a run over the stand-in index: tests/unit/test_evaluation.py)."""
+
 from __future__ import annotations
 
 import json
@@ -5,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation.runner import EvalArgs, calibrate_thresholds, run_evaluation
+from assistant.evaluation.runner import EvalArgs, run_evaluation
+from tests.conftest import EVAL
 
 
 @pytest.fixture(scope="module")
@@ -59,49 +63,9 @@ def test_answering_rates_are_reported(reports) -> None:
         assert row["n_gold"] > 0 and row["n_ooc"] > 0 and 0 <= row["false_answers"] <= row["n_ooc"]
 
 
-def test_calibration_picks_the_threshold_with_fewest_errors() -> None:
-    sims = {"zh": {"gold": [0.90, 0.92, 0.95], "ooc": [0.80, 0.85, 0.91]}}
-    result = calibrate_thresholds(sims)["zh"]
-    assert result["errors"] == 1 and 0.85 < result["threshold"] <= 0.90
-
-
 def test_committed_corpus_export_matches_the_index(retriever, tmp_path: Path) -> None:
     from assistant.evaluation.runner import export_corpus
 
     export_corpus(retriever, tmp_path / "corpus.jsonl")
-    committed = Path(__file__).resolve().parents[1] / "eval" / "corpus.jsonl"
+    committed = EVAL / "corpus.jsonl"
     assert (tmp_path / "corpus.jsonl").read_text(encoding="utf-8") == committed.read_text(encoding="utf-8")
-
-
-def test_command_line_options_reach_the_arguments() -> None:
-    import argparse
-
-    from assistant.evaluation.runner import add_arguments, args_from
-
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    ns = parser.parse_args(
-        [
-            "--split",
-            "dev",
-            "--mode",
-            "bm25",
-            "--mode",
-            "dense",
-            "--calibrate",
-            "--no-ablation",
-            "--no-plots",
-            "--min-recall5",
-            "0.9",
-            "--min-mrr",
-            "0.8",
-            "--name",
-            "x",
-            "--k",
-            "20",
-        ]
-    )
-    args = args_from(ns)
-    assert (args.split, args.modes, args.k, args.name) == ("dev", ("bm25", "dense"), 20, "x")
-    assert args.calibrate and not args.ablation and not args.plots
-    assert (args.min_recall5, args.min_mrr) == (0.9, 0.8)

@@ -1,4 +1,5 @@
-"""The LangChain integration: ClauseRetriever, BundledEmbeddings, and an LCEL chain with a fake chat model."""
+"""The LangChain integration with the bundled model: ClauseRetriever, BundledEmbeddings, and an LCEL
+chain with a fake chat model (fields, filters, errors and formatting: tests/unit/test_langchain.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnablePassthrough
 from pydantic import Field
 
-from assistant.errors import DocumentNotFoundError, InvalidQueryError
-from assistant.interfaces.langchain import BundledEmbeddings, ClauseRetriever, format_documents, hit_to_document
+from assistant.interfaces.langchain import BundledEmbeddings, ClauseRetriever, format_documents
+from tests.conftest import YELLOW_RIVER
 
-YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 QUESTION = "Which measures support Yellow River ecology?"
 
 
@@ -53,18 +53,6 @@ def test_retriever_returns_the_clause_as_a_document(clause_retriever, retriever)
     assert [d.metadata["rank"] for d in docs] == [1, 2, 3, 4, 5]
 
 
-def test_retriever_fields_filter_and_mode(retriever) -> None:
-    r = ClauseRetriever(retriever=retriever, k=2, doc_ids=["sz-2025-reform"], mode="bm25")
-    docs = r.invoke("绿色金融")
-    assert len(docs) == 2 and {d.metadata["doc_id"] for d in docs} == {"sz-2025-reform"}
-    with pytest.raises(ValueError):
-        ClauseRetriever(retriever=retriever, k=0)
-    with pytest.raises(DocumentNotFoundError):
-        ClauseRetriever(retriever=retriever, doc_ids=["nope"]).invoke("绿色金融")
-    with pytest.raises(InvalidQueryError):
-        ClauseRetriever(retriever=retriever).invoke("   ")
-
-
 def test_retriever_batch_and_async(clause_retriever) -> None:
     import asyncio
 
@@ -77,12 +65,6 @@ def test_retriever_batch_and_async(clause_retriever) -> None:
 def test_from_settings_loads_the_index(settings, built_index, embedder) -> None:
     r = ClauseRetriever.from_settings(settings, embedder=embedder, k=1)
     assert r.invoke("黄河流域生态保护")[0].metadata["clause_id"] == YELLOW_RIVER
-
-
-def test_hit_without_translation_has_no_translation_key(retriever) -> None:
-    hit = retriever.clause("sz-2025-reform:s4.二是")
-    hit.translation = hit.heading_en = None
-    assert "translation" not in hit_to_document(hit).metadata
 
 
 def test_bundled_embeddings(embedder) -> None:
@@ -123,11 +105,3 @@ def test_lcel_chain_puts_the_right_clauses_in_the_prompt(clause_retriever, retri
     assert human.endswith(f"Question: {QUESTION}")
     numbered = [line for line in human.splitlines() if line.startswith("[")]
     assert len(numbered) == 5 and any(line.endswith(f"({clause.title})") for line in numbered)
-
-
-def test_format_documents_numbers_each_clause() -> None:
-    docs = [
-        Document("甲。", metadata={"heading": "一", "title": "T", "translation": "A."}),
-        Document("乙。", metadata={"heading": "二", "title": "T"}),
-    ]
-    assert format_documents(docs) == "[1] 一 (T)\n甲。\nEnglish rendering: A.\n\n[2] 二 (T)\n乙。"
