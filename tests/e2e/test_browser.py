@@ -1,4 +1,5 @@
-"""End-to-end: the chat UI in real headless Chromium, driven with the Python playwright package.
+"""End-to-end: the chat UI of ``python app.py`` (a subprocess, the real model and index) in headless
+Chromium, driven with the Python playwright package.
 
 Chromium comes from Debian (``apt-get install chromium fonts-wqy-zenhei``, which
 ``bash scripts/setup.sh --dev`` does as root); the test never runs ``playwright install``. Without
@@ -12,73 +13,40 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import free_port
 
-from assistant.answering.extractive import NOT_FOUND, Answer, Answerer, Citation, Evidence
+from assistant.answering import NOT_FOUND, Answer, Citation, Evidence
 from assistant.feedback import feedback_path
-from assistant.retrieval.retriever import Hit
+from assistant.types import Hit
+from tests.conftest import ROOT, YELLOW_RIVER, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(os.environ.get("UI_SCREENSHOT_DIR") or ROOT / "test-artifacts")
-YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 WAIT_MS = 90_000
 EVIL = '<script>alert("x")</script> <img src=x onerror=alert(2)> [click me](http://evil.example) {{value}} ${1+1}'
+SHOTS = Path(os.environ.get("UI_SCREENSHOT_DIR") or ROOT / "test-artifacts")
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "browser test skipped: Chromium is not installed at /usr/bin/chromium. Install it with "
-            "`bash scripts/setup.sh --dev` (as root: apt-get install -y chromium fonts-wqy-zenhei); "
-            "never `playwright install`"
-        )
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="browser test skipped: the playwright package is missing (pip install -e .[dev])"
-    )
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+def app(app_server, e2e_settings) -> SimpleNamespace:
+    """The chat UI of ``python app.py``, and the settings it runs with (its feedback log)."""
+    return SimpleNamespace(url=app_server.url, settings=e2e_settings)
 
 
-def _serve(answerer: Any, settings: Any) -> tuple[Any, str]:
+def _serve(service: Any) -> tuple[Any, str]:
+    """The chat UI over ``service``, served from a background thread of this process."""
     from assistant.interfaces.ui import build_ui
 
-    demo = build_ui(answerer, settings)
+    demo = build_ui(service)
     demo.queue()
     _, url, _ = demo.launch(
         server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=False
     )
     return demo, url.rstrip("/")
-
-
-@pytest.fixture(scope="module")
-def app(retriever, settings, tmp_path_factory) -> Iterator[SimpleNamespace]:
-    """The UI over the session index, served from a background thread of this process."""
-    s = settings.replace(data_dir=tmp_path_factory.mktemp("browser-data"))
-    demo, url = _serve(Answerer(retriever, s), s)
-    yield SimpleNamespace(url=url, settings=s)
-    demo.close()
 
 
 class Page:
@@ -222,8 +190,10 @@ class _EvilAnswerer:
                       [Citation(1, hit, evidence)], True, hits=[hit])  # fmt: skip
 
 
-def test_document_markup_is_shown_as_text(browser, settings, tmp_path) -> None:
-    demo, url = _serve(_EvilAnswerer(), settings.replace(data_dir=tmp_path))
+def test_document_markup_is_shown_as_text(browser, e2e_settings, tmp_path) -> None:
+    from assistant.service import Service
+
+    demo, url = _serve(Service.over(_EvilAnswerer(), e2e_settings.replace(data_dir=tmp_path)))
     try:
         tab = Page(browser, url)
         tab.ask("anything")

@@ -1,21 +1,17 @@
-"""The evaluation's pure parts: threshold calibration, the answerability fit, command-line options,
-and a run of the gold set over the stand-in index (report files and sections; the figures with the
-bundled model are checked in the integration tier)."""
+"""The evaluation's pure parts: threshold calibration, the answerability fit, command-line options
+(runs of the gold set and their reports: tests/integration/test_evaluation.py)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
 import pytest
 
 from assistant.evaluation.runner import (
-    EvalArgs,
     add_arguments,
     args_from,
     calibrate_thresholds,
     fit_answerability,
-    run_evaluation,
 )
 
 
@@ -60,15 +56,3 @@ def test_command_line_options_reach_the_arguments() -> None:
     assert args_from(parser.parse_args([])).modes == ("bm25", "dense", "hybrid")
     with pytest.raises(ValueError, match="at least 10"):
         args_from(parser.parse_args(["--k", "5"]))
-
-
-def test_a_run_over_the_stand_in_index_writes_its_report(stub_settings, stub_retriever, tmp_path) -> None:
-    args = EvalArgs(split="dev", modes=("bm25",), ablation=False, plots=False, name="r", out=tmp_path, min_mrr=1.01)
-    report = run_evaluation(args, stub_settings, retriever=stub_retriever, log=lambda _: None)
-    assert {p.name for p in report.paths} == {"r.md", "r.json"}
-    md = (tmp_path / "r.md").read_text(encoding="utf-8")
-    assert "## Modes by query language" in md and "## Per question" in md
-    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
-    metrics = data["configs"][0]["metrics"]["all"]
-    assert set(metrics) >= {"recall@1", "recall@5", "mrr@10", "ndcg@10", "n"} and metrics["n"] > 50
-    assert report.failures() == [f"MRR@10 {report.main.metrics['all']['mrr@10']:.3f} < 1.01"]

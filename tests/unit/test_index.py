@@ -224,8 +224,9 @@ def test_many_small_segments_are_merged_automatically(small) -> None:
     base = build(small).chunk_count
     for n in range(MAX_SEGMENTS + 1):
         (small.corpus_dir / f"n-{n:02d}.txt").write_text(f"第一条 第{n}号通知的内容。\n", encoding="utf-8")
-        build(small)
+    report = build(small, segment_rows=1)  # one segment per document, then more than MAX_SEGMENTS live
     m = read_manifest(small.index_dir)
+    assert report.added == [f"n-{n:02d}" for n in range(MAX_SEGMENTS + 1)]
     assert len(m.segments) <= MAX_SEGMENTS and len(m.documents) == MAX_SEGMENTS + 3
     assert len(chunks(small.index_dir)) == base + MAX_SEGMENTS + 1
 
