@@ -202,7 +202,8 @@ def test_document_markup_is_shown_as_text(browser, e2e_settings, tmp_path) -> No
         assert '<script>alert("x")</script>' in shown and "<img src=x onerror=alert(2)>" in shown
         assert "[click me](http://evil.example)" in shown and "{{value}} ${1+1}" in shown
         assert 'Title <img src=x onerror=alert("t")>' in shown and "Issuer {{value}}" in shown
-        assert "一、<i>总则</i> > （一）[link](http://evil.example)" in shown
+        # the heading path (for an English answer, its numbering in English) keeps its markup as text
+        assert "Section 1 (<i>总则</i>) > Item (1) ([link](http://evil.example))" in shown
         assert '<script>alert("x")</script>' in tab.last_answer()
         markup = "#sources script, #sources img, #sources a, #chat script, #chat img, #chat a, #sources i"
         assert tab.page.locator(markup).count() == 0
