@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.text.normalize import CN_NUM, HEADING_MAX_CHARS, normalize_source, sentence_spans
+from assistant.types import ChunkRecord
 
 DEFAULT_MAX_CHARS = 500
 HEADING_SEPARATOR = " > "
@@ -56,37 +57,9 @@ _HEADING_MAX = HEADING_MAX_CHARS
 _TITLE_MAX = 40
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """A piece of a document small enough to embed, always within one clause.
-
-    Attributes:
-        chunk_id: ``<doc_id>:<path>``, plus ``#n`` for the n-th piece of a split clause (n ≥ 2).
-        clause_id: ``<doc_id>:<path>``, shared by every piece of the clause.
-        doc_id: The document's id.
-        path: The clause's position, e.g. ``四.十一``, ``s2.一是``, ``第三条``, ``preamble``.
-        kind: What the unit is: ``clause`` （n）, ``article`` 第n条, ``section`` n、, ``subpoint`` n是,
-            ``item`` n., ``subitem`` (n), ``heading`` (a titled section without number), ``chapter``,
-            ``part``, ``notice``, ``preamble``, ``intro``, ``closing`` or ``para`` (unstructured text).
-        heading: The heading path, e.g. ``四、加大… > （十一）支持黄河流域生态保护``.
-        text: The chunk's text, exactly ``source[start:end]`` of the normalised source.
-        start: Start offset in the normalised source.
-        end: End offset in the normalised source.
-        part: 1-based piece number within the clause.
-        parts: Number of pieces the clause was split into.
-    """
-
-    chunk_id: str
-    clause_id: str
-    doc_id: str
-    path: str
-    kind: str
-    heading: str
-    text: str
-    start: int
-    end: int
-    part: int = 1
-    parts: int = 1
+#: A piece of a document small enough to embed, always within one clause (the store's record,
+#: before translations and glosses are added): see :class:`assistant.types.ChunkRecord`.
+Chunk = ChunkRecord
 
 
 @dataclass

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -116,7 +117,7 @@ def chunk_records(doc: Document, max_chars: int, termbase: Termbase | None = Non
                 extra["heading_en"] = doc.translation.heading_for(chunk.path)
         if termbase is not None and doc.language == "zh":
             extra["gloss"] = termbase.gloss(f"{chunk.heading}\n{chunk.text}")
-        records.append(ChunkRecord(**chunk.__dict__, **extra))  # type: ignore[arg-type]
+        records.append(dataclasses.replace(chunk, **extra))  # type: ignore[arg-type]
     return records, parsed.metadata.get("source", "")
 
 

@@ -178,17 +178,16 @@ class Service:
         history: Sequence[str] = (),
         generative: bool = False,
     ) -> Answer:
-        """An answer with cited clauses; a question with no words, or an empty history entry, is refused."""
-        question = validate_query(question, what="question")
+        """An answer with cited clauses (the answerer refuses a question with no words, or such a
+        history entry); the service checks the limits."""
         if len(history) > self.limits.max_history:
             raise InvalidQueryError(f"at most {self.limits.max_history} earlier questions in the history")
-        history = [validate_query(h, what="history entry") for h in history]
         return self.answerer.answer(
             question,
             k=self.check_k(k),
             doc_ids=self.check_doc_ids(doc_ids),
             mode=self.check_mode(mode),
-            history=history,
+            history=list(history),
             generative=bool(generative),
         )
 

@@ -761,22 +761,10 @@ def print_summary(report: EvalReport) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m assistant.evaluation.runner", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    parser.add_argument("--model", help="embedding model (default: the configured one)")
-    from assistant.errors import AssistantError
+    """``python -m assistant.evaluation.runner …``: the same as ``assistant eval …``."""
+    from assistant.interfaces.cli import main as cli_main
 
-    try:
-        reports = evaluate(args_from(parser.parse_args(argv)))
-    except (AssistantError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for report in reports:
-        print_summary(report)
-    failures = [f for report in reports for f in report.failures()]
-    for f in failures:
-        print(f"FAILED: {f}", file=sys.stderr)
-    return 1 if failures else 0
+    return cli_main(["eval", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

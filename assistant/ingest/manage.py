@@ -56,7 +56,7 @@ from assistant.fileio import fsync_dir, write_bytes, write_json, write_text
 from assistant.indexing import BuildReport, stale_documents
 from assistant.indexing import update_index as _update_index
 from assistant.ingest.corpus import DOC_ID, META_FIELDS, load_corpus, meta_path, read_utf8, translation_path
-from assistant.ingest.formats import FORMATS, HISTORY_FIELDS, IngestedDocument, display_width, parse_date, read_document
+from assistant.ingest.formats import FORMATS, HISTORY_FIELDS, IngestedDocument, parse_date, read_document
 from assistant.settings import Settings
 from assistant.store.segments import read_manifest
 
@@ -825,15 +825,3 @@ def _indexed(settings: Settings) -> dict[str, dict[str, Any]]:
         return dict(read_manifest(settings.index_dir).documents)
     except (IndexNotFoundError, StaleIndexError, ModelMismatchError, KeyError):
         return {}
-
-
-def _fit(text: str, width: int) -> str:
-    """``text`` cut to ``width`` display columns (CJK characters count two)."""
-    if display_width(text) <= width:
-        return text
-    out = ""
-    for ch in text:
-        if display_width(out + ch) > width - 1:
-            break
-        out += ch
-    return out + "…"

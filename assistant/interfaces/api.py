@@ -131,6 +131,7 @@ DocIds = Annotated[
         examples=[["cbirc-2023-shandong"]],
     ),
 ]
+Bearer = Annotated[str | None, Header(description="`Bearer <token>` when `ASSISTANT_API_TOKEN` is set.")]
 K = Annotated[int, Field(ge=1, le=MAX_K, strict=True, description=f"How many clauses to return (1-{MAX_K}).")]
 Mode = Annotated[
     Literal["hybrid", "dense", "bm25"],
@@ -505,9 +506,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         replace: Annotated[
             bool, Form(description="Replace a document of the same id that has other content (else 409).")
         ] = False,
-        authorization: Annotated[
-            str | None, Header(description="`Bearer <token>` when `ASSISTANT_API_TOKEN` is set.")
-        ] = None,
+        authorization: Bearer = None,
     ) -> Any:
         """Add an uploaded document to the corpus and the index; searches see it as soon as this
         returns. A document of the same id with other content is replaced only with `replace=true`;
@@ -531,9 +530,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     )
     def remove_document(
         doc_id: str,
-        authorization: Annotated[
-            str | None, Header(description="`Bearer <token>` when `ASSISTANT_API_TOKEN` is set.")
-        ] = None,
+        authorization: Bearer = None,
     ) -> dict[str, Any]:
         """Remove the document from the corpus and the index; searches stop seeing it as soon as this returns."""
         service.remove(doc_id, token=_bearer(authorization))

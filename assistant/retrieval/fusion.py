@@ -8,11 +8,11 @@ clear) where rank fusion would flatten it.
 Example:
     >>> import numpy as np
     >>> from assistant.types import Candidates
-    >>> a = Candidates("dense", np.array([1, 2, 3]), np.array([0.9, 0.5, 0.4]))
+    >>> a = Candidates("dense", np.array([1, 2, 3]), np.array([0.9, 0.5, 0.8]))
     >>> b = Candidates("bm25", np.array([3]), np.array([7.0]), floor=0.0)
     >>> keys = union([a, b])
     >>> fused, parts = fuse({"dense": a, "bm25": b}, keys, {"dense": 1.0, "bm25": 1.0})
-    >>> keys[np.argmax(fused)].item()
+    >>> keys[np.argmax(fused)].item()   # second in dense, but the only BM25 match
     3
 """
 

@@ -43,7 +43,7 @@ from assistant.retrieval.fusion import add_bonus, channel_weights, fuse, union
 from assistant.retrieval.query import ParsedQuery, SearchOptions, parse_query, validate_query
 from assistant.retrieval.titles import TitleIndex
 from assistant.settings import Settings
-from assistant.store import Store, open_store
+from assistant.store import Store, Where, open_store
 from assistant.store.base import TRANSLATION_VIEW
 from assistant.text.references import Reference, alternative
 from assistant.text.scope import Scope
@@ -337,7 +337,9 @@ class Retriever:
             fused[np.isin(key_docs, list(docs - titled))] += self.tuning.scope_bonus * total
             if titled:
                 fused[np.isin(key_docs, list(titled))] += self.tuning.title_bonus * total
-        hits = self._hits(keys, fused, parts, named, vectors.get("question"), k)
+        cross = q.language == "en" and opts.translations  # the views the dense channel searched
+        views = Where(views=frozenset({"text", "translation"} if cross else {"text"}))
+        hits = self._hits(keys, fused, parts, named, vectors.get("question"), k, views)
         timings["fusion"] += time.perf_counter() - t
         return hits
 
@@ -421,13 +423,14 @@ class Retriever:
         named: np.ndarray,
         question: np.ndarray | None,
         k: int,
+        views: Where,
     ) -> list[Hit]:
         order = np.argsort(-fused, kind="stable")
         clauses = self.index.clause_codes(keys[order]) if len(keys) else np.zeros(0, np.int64)
         _, first = np.unique(clauses, return_index=True)
         chosen = order[np.sort(first)][:k]
         chosen_keys = keys[chosen]
-        sims = self.store.vectors.similarities(question, chosen_keys) if question is not None else {}
+        sims = self.store.vectors.similarities(question, chosen_keys, views) if question is not None else {}
         hits = []
         for rank, (i, record) in enumerate(zip(chosen, self.index.records(chosen_keys), strict=True), 1):
             similarity, flags = sims.get(int(keys[i]), (0.0, 0))

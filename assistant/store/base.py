@@ -117,8 +117,10 @@ class VectorStore(Protocol):
         """The ``k`` rows most similar to ``query`` that ``where`` allows."""
         ...
 
-    def similarities(self, query: np.ndarray, keys: np.ndarray) -> dict[int, tuple[float, int]]:
-        """For each chunk key: the best cosine over its rows, and that row's flags."""
+    def similarities(
+        self, query: np.ndarray, keys: np.ndarray, where: Where | None = None
+    ) -> dict[int, tuple[float, int]]:
+        """For each chunk key: the best cosine over its rows ``where`` allows, and that row's flags."""
         ...
 
 

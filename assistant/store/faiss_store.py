@@ -121,7 +121,9 @@ class FaissVectors:
             parts.append(RowMatches(seg.row_key[rows], seg.row_flags[rows], scores.astype(np.float32)))
         return RowMatches.merge(parts, k)
 
-    def similarities(self, query: np.ndarray, keys: np.ndarray) -> dict[int, tuple[float, int]]:
+    def similarities(
+        self, query: np.ndarray, keys: np.ndarray, where: Where | None = None
+    ) -> dict[int, tuple[float, int]]:
         q = query.astype(np.float32).ravel()
         out: dict[int, tuple[float, int]] = {}
         for key in np.unique(keys):
@@ -131,6 +133,11 @@ class FaissVectors:
             if hi <= lo:
                 continue
             rows = np.arange(lo, hi)
+            allowed = where.row_mask(seg.row_flags[rows]) if where is not None else None
+            if allowed is not None:
+                rows = rows[allowed]
+            if not len(rows):
+                continue
             scores = self._indexes[seg_i].reconstruct_batch(rows) @ q
             best = int(np.argmax(scores))
             out[int(key)] = (float(scores[best]), int(seg.row_flags[rows[best]]))

@@ -458,7 +458,9 @@ class MilvusVectors:
         )[0]
         return _matches(hits, k)
 
-    def similarities(self, query: np.ndarray, keys: np.ndarray) -> dict[int, tuple[float, int]]:
+    def similarities(
+        self, query: np.ndarray, keys: np.ndarray, where: Where | None = None
+    ) -> dict[int, tuple[float, int]]:
         unique = np.unique(np.asarray(keys, dtype=np.int64))
         segments = [s.name for s in self.reader.manifest.segments]
         if not len(unique) or not segments:
@@ -476,6 +478,9 @@ class MilvusVectors:
         rows.sort(key=lambda r: r["id"])
         out: dict[int, tuple[float, int]] = {}
         for row in rows:
+            mask = where.row_mask(np.asarray([row["flags"]], dtype=np.uint8)) if where is not None else None
+            if mask is not None and not mask[0]:
+                continue
             score = float(np.asarray(row["dense"], dtype=np.float32) @ q)
             key = int(row["key"])
             if key not in out or score > out[key][0]:

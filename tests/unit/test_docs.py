@@ -16,20 +16,7 @@ HEAVY = {"assistant.embedding.bundled"}
 ALL_MODULES = sorted(
     m.name for m in pkgutil.walk_packages(assistant.__path__, "assistant.") if not m.name.endswith("__main__")
 )
-MODULES = [
-    pytest.param(
-        name,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="the fusion docstring expects key 3 to win, but with z-scores over the union key 1 wins "
-            "(dense z 1.39 + bm25 z -0.71 = 0.68 > key 3's -0.93 + 1.41 = 0.49): the example is wrong",
-        ),
-    )
-    if name == "assistant.retrieval.fusion"
-    else name
-    for name in ALL_MODULES
-    if name not in HEAVY
-]
+MODULES = [name for name in ALL_MODULES if name not in HEAVY]
 
 
 def test_every_subpackage_is_walked() -> None:

@@ -78,12 +78,6 @@ def test_translations_are_searched_only_on_request(stub_retriever) -> None:
     assert with_translations[0].matched == "translation"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in retrieval: Retriever._hits asks store.vectors.similarities() over every row of a chunk, "
-    "without the search's Where, so with translations off a hit still reports matched='translation' and "
-    "the translation row's cosine as its similarity (which the answerability decision then uses)",
-)
 def test_without_translations_no_hit_matched_a_translation(stub_retriever) -> None:
     hits = stub_retriever.search("Which measures support Yellow River ecology?", k=5, translations=False)
     assert all(h.matched == "text" for h in hits)
