@@ -133,7 +133,7 @@ class Tuning:
         ]
         if self.answerability:
             lines += ["", "[answer.answerability]"]
-            lines += [f"{k} = {json.dumps(v)}" for k, v in self.answerability.items()]
+            lines += [f"{k} = {_inline(v)}" for k, v in self.answerability.items()]
         return "\n".join(lines) + "\n"
 
     def values(self) -> dict[str, Any]:
@@ -144,3 +144,10 @@ class Tuning:
     def digest(self) -> str:
         """A short hash of the numbers: equal digests mean equal tuning."""
         return hashlib.sha256(json.dumps(self.values(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _inline(value: Any) -> str:
+    """A TOML value: tables inline (``{ a = 1, b = { c = 2 } }``), numbers and strings as they are."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_inline(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)

@@ -16,6 +16,10 @@ against corpus size (``library.png``). Run from the repository root (the full ru
 embedding is about 90 % of it)::
 
     .venv/bin/python benchmarks/library.py [--sizes 300 1000 all] [--work /tmp/library-bench]
+
+``--stand-in`` measures the store side alone: the same run with a random unit vector per text (seeded by
+its hash, the model's dimension 384) in place of the model, so build, add-one, latency, memory and disk are
+what the index costs without embedding (``library-stand-in.*``).
 """
 
 from __future__ import annotations
@@ -64,14 +68,43 @@ def serve_probe(settings_env: dict[str, str]) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+class StandIn:
+    """A unit vector per text, seeded by the text's hash: costs microseconds, so what is measured is
+    the store (chunking, BM25, FAISS, segments), not embedding."""
+
+    dim = 384
+    model_id = "stub/hashed-384"
+
+    def embed_queries(self, texts):
+        import zlib
+
+        import numpy as np
+
+        out = np.stack(
+            [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dim) for t in texts]
+            or [np.zeros(self.dim)]
+        ).astype(np.float32)[: len(texts)]
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+    def embed_passages(self, texts, *, progress: bool = False):
+        return self.embed_queries(texts)
+
+
+def stand_in() -> StandIn:
+    return StandIn()
+
+
 def probe() -> int:
     """Load the index as a server does, warm up, then time each question as new."""
+    import os
+
     from assistant.retrieval import Retriever
     from assistant.settings import Settings
 
     settings = Settings.load()
+    embedder = stand_in() if os.environ.get("BENCH_STAND_IN") else None
     started = time.perf_counter()
-    retriever = Retriever.load(settings=settings, check_stale=False)
+    retriever = Retriever.load(settings=settings, check_stale=False, embedder=embedder)
     load = time.perf_counter() - started
     qs = questions()
     for q in qs[:10]:
@@ -105,7 +138,11 @@ def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dic
     for f in (ROOT / "corpus").iterdir():
         shutil.copyfile(f, corpus / f.name)
     settings = Settings.load(
-        corpus_dir=corpus, index_dir=base / "index", data_dir=base / "data", embedding_backend="onnx-int8"
+        corpus_dir=corpus,
+        index_dir=base / "index",
+        data_dir=base / "data",
+        embedding_backend="onnx-int8",
+        model=embedder.model_id.split("@")[0],
     )
     started = time.perf_counter()
     imported = import_files([(f, None) for f in chosen], settings, update_index=False, progress=True, log=log)
@@ -124,7 +161,10 @@ def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dic
         ASSISTANT_INDEX_DIR=str(base / "index"),
         ASSISTANT_DATA_DIR=str(base / "data"),
         ASSISTANT_EMBEDDING_BACKEND="onnx-int8",
+        ASSISTANT_MODEL=embedder.model_id.split("@")[0],
     )
+    if embedder.model_id.startswith("stub/"):
+        env["BENCH_STAND_IN"] = "1"
     serving = serve_probe(env)
     return {
         "documents": len(chosen) + 2,
@@ -144,9 +184,9 @@ def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dic
     }
 
 
-def write(results: list[dict[str, float]]) -> None:
+def write(results: list[dict[str, float]], name: str = "library") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "library.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     head = (
         "| documents | chunks | vector rows | build (embedding included) | embedding rate | add one "
         "| query p50 / p95 | serving RSS | index on disk |"
@@ -158,7 +198,7 @@ def write(results: list[dict[str, float]]) -> None:
             f"{r['embedding_rate']:.0f} texts/s | {r['add_one_s']:.1f} s | {r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms | "
             f"{r['serving_rss_mb'] / 1024:.2f} GB | {r['index_mb']:.0f} MB |"
         )
-    (RESULTS / "library.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     import matplotlib
 
@@ -176,7 +216,7 @@ def write(results: list[dict[str, float]]) -> None:
     b.set(xlabel="documents", ylabel="s", title="Adding one document")
     b.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(RESULTS / "library.png", dpi=110)
+    fig.savefig(RESULTS / f"{name}.png", dpi=110)
 
 
 def main() -> int:
@@ -184,6 +224,7 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", default=["300", "1000", "all"])
     parser.add_argument("--work", type=Path, default=Path("/tmp/library-bench"))
     parser.add_argument("--library", type=Path, default=DEFAULT_LIBRARY)
+    parser.add_argument("--stand-in", action="store_true", help="random vectors for the model: the store side alone")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
@@ -191,14 +232,15 @@ def main() -> int:
     from assistant.embedding.onnx import OnnxEmbedder
 
     files = library_files(args.library)
-    embedder = OnnxEmbedder.bundled()
+    embedder = stand_in() if args.stand_in else OnnxEmbedder.bundled()
+    name = "library-stand-in" if args.stand_in else "library"
     results = []
     for size in args.sizes:
         n = None if size == "all" else int(size)
         print(f"== {size} documents", flush=True)
         results.append(run_size(n, files, args.work, embedder, lambda msg: print(msg, file=sys.stderr, flush=True)))
         print(json.dumps(results[-1]), flush=True)
-        write(results)
+        write(results, name)
     return 0
 
 

@@ -94,13 +94,23 @@ class Answerability:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, steps: int = 3000) -> tuple[np.ndarray, float]:
-    """A small L2-regularised logistic regression by gradient descent (weights, bias)."""
+    """A small L2-regularised logistic regression by gradient descent (weights, bias), fitted on
+    standardised signals (the margin is in standard deviations, the others in [0, 1]) and returned
+    for the raw ones.
+
+    Weights are kept non-negative: every signal is built so that more means "more likely answered",
+    and a negative weight fitted on one split's accidents (e.g. coverage that is ~1 everywhere in
+    a large corpus) would refuse answerable questions in another corpus.
+    """
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std == 0] = 1.0
+    z = (x - mean) / std
     w = np.zeros(x.shape[1])
     b = 0.0
     lr = 0.5
     for _ in range(steps):
-        p = 1 / (1 + np.exp(-(x @ w + b)))
+        p = 1 / (1 + np.exp(-(z @ w + b)))
         g = p - y
-        w -= lr * (x.T @ g / len(y) + l2 * w)
+        w = np.maximum(w - lr * (z.T @ g / len(y) + l2 * w), 0.0)
         b -= lr * float(g.mean())
-    return w, b
+    return w / std, b - float((w * mean / std).sum())

@@ -136,12 +136,16 @@ class OnnxEmbedder:
         return cls(folder, model_id(model, "onnx-int8"))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run([self._query + t for t in texts])
+        # One query per run: dynamic int8 quantisation scales activations over the whole batch, so a
+        # batched query's vector would depend on its neighbours (cosine ~0.997) and results would
+        # change with what else was asked at the same time. Passages stay batched (by length).
+        return self._run([self._query + t for t in texts], batch_size=1)
 
     def embed_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         return self._run([self._passage + t for t in texts], progress=progress)
 
-    def _run(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def _run(self, texts: Sequence[str], progress: bool = False, batch_size: int | None = None) -> np.ndarray:
+        batch_size = batch_size or self.batch_size
         out = np.zeros((len(texts), getattr(self, "dim", 0) or 384), dtype=np.float32)
         if not texts:
             return out
@@ -149,12 +153,12 @@ class OnnxEmbedder:
             encodings = self._tokenizer.encode_batch(list(texts))
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         bar = None
-        if progress and len(texts) > self.batch_size:
+        if progress and len(texts) > batch_size:
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), desc="Embedding", unit="text", file=sys.stderr)
-        for start in range(0, len(texts), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for start in range(0, len(texts), batch_size):
+            batch = order[start : start + batch_size]
             width = max(len(encodings[i].ids) for i in batch)
             ids = np.full((len(batch), width), self._pad, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)

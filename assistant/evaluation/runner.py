@@ -412,7 +412,10 @@ def evaluate(
             answerability=fit_answerability(samples),
         )
         write_text(args.write_tuning, tuning.to_toml())
-        (log or print)(f"wrote {args.write_tuning} (tuning {tuning.digest})")
+        # The signals it was fitted on, to refit without re-running the evaluation.
+        samples_file = args.write_tuning.with_suffix(".samples.jsonl")
+        write_jsonl(samples_file, samples)
+        (log or print)(f"wrote {args.write_tuning} (tuning {tuning.digest}) and {samples_file.name}")
     return reports
 
 

@@ -69,7 +69,7 @@ _PROVENANCE = ("format", "encoding", "original_file", "added_at", "updated_at")
 #: The cache of the corpus documents' content keys (see :func:`_content_keys`).
 _KEY_CACHE = ".content-keys.json"
 #: Temporary files of :func:`assistant.fileio.atomic_open` for corpus files.
-_TEMP_FILE = re.compile(r"^\.(?:[a-z0-9][a-z0-9._-]*\.(?:txt|meta\.json|en\.json)|content-keys\.json)\.\w+\.tmp$")
+_TEMP_FILE = re.compile(r"^\.(?:[a-z0-9][a-z0-9._-]*\.(?:txt|meta\.json|en\.json)|\.content-keys\.json)\.\w+\.tmp$")
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: Chinese characters (CJK ideographs of every block, and 〇), transliterated in document ids.
 _HAN = re.compile(r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="date, e.g. 2024-05-01 (default: taken from the document)")
     p.add_argument("--source", help="where the document comes from (default: the file name)")
     p.add_argument("--strict", action="store_true", help="all or nothing: add nothing if one file cannot be added")
+    p.add_argument(
+        "--replace", action="store_true", help="a file may replace a document of the same id that has other content"
+    )
     p.add_argument("--no-index", action="store_true", help="only add to the corpus; do not update the index")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -265,18 +268,25 @@ def print_hits(hits: Sequence[Any]) -> None:
 
 @command("add")
 def _add(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.ingest.manage import ACTIONS, add_documents, collect_files, import_files
+    from assistant.ingest.manage import ACTIONS, AddPolicy, add_documents, collect_files, import_files
 
     meta = {k: getattr(args, k) for k in ("title", "issuer", "date", "source") if getattr(args, k, None)}
     start = time.perf_counter()
     progress = not args.no_progress and sys.stderr.isatty()
     skipped: list[str] = []
+    policy = AddPolicy(replace=args.replace)
     if args.strict or args.doc_id or meta:
-        results = add_documents(args.paths, settings, doc_id=args.doc_id, meta=meta, update_index=not args.no_index)
+        results = add_documents(
+            args.paths, settings, doc_id=args.doc_id, meta=meta, update_index=not args.no_index, policy=policy
+        )
     else:
         files, skipped = collect_files(args.paths)
         imported = import_files(
-            [(path, None) for path in files], settings, update_index=not args.no_index, progress=progress
+            [(path, None) for path in files],
+            settings,
+            update_index=not args.no_index,
+            progress=progress,
+            policy=policy,
         )
         results, skipped = imported.results, [*skipped, *imported.skipped]
     many = len(results) > 50

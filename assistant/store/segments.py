@@ -475,7 +475,12 @@ class SegmentWriter:
         array = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
         self.write_vectors(tmp, np.ascontiguousarray(array, dtype=np.float32))
         _fsync_tree(tmp)
-        os.replace(tmp, self.path / SEGMENTS / name)
+        target = self.path / SEGMENTS / name
+        if target.exists():
+            # A writer killed between moving its segment into place and committing the generation
+            # left it: no generation names it (they all name segments below next_segment).
+            shutil.rmtree(target)
+        os.replace(tmp, target)
         fsync_dir(self.path / SEGMENTS)
         entry = SegmentEntry(name, first, key - first, len(row_key))
         manifest.segments.append(entry)

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 
+@functools.lru_cache(maxsize=1 << 20)
 def token_hash(token: str) -> int:
     """A stable 32-bit id for a token (the same on every machine and in every engine)."""
     return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest(), "little")

@@ -148,6 +148,9 @@ def detect_language(text: str) -> str:
     return "zh" if cjk * 3 >= latin else "en"
 
 
+_ANY_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
+
+
 @functools.lru_cache(maxsize=1)
 def _t2s():  # opencc builds its dictionaries once; keep the converter
     import opencc
@@ -157,7 +160,7 @@ def _t2s():  # opencc builds its dictionaries once; keep the converter
 
 def to_simplified(text: str) -> str:
     """Traditional → simplified Chinese (OpenCC ``t2s``); other text unchanged."""
-    if not any(is_cjk(ch) for ch in text):
+    if not _ANY_CJK.search(text):
         return text
     return _t2s().convert(text)
 

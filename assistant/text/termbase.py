@@ -55,7 +55,7 @@ class Termbase:
     def __init__(self) -> None:
         self._phrases: dict[tuple[str, ...], list[str]] = {}
         self._entries: dict[str, tuple[str, list[str]]] = {}  # zh -> (domain, english variants)
-        self._sorted: list[str] | None = None
+        self._sorted: dict[str, list[tuple[int, str]]] | None = None  # first two characters → (rank, term)
         self.size = 0
 
     @classmethod
@@ -143,7 +143,7 @@ class Termbase:
             'yellow river basin yellow river'
         """
         text = fold(chinese)
-        return " ".join(v for zh in self._by_length() if zh in text for v in self._entries[zh][1][:max_variants])
+        return " ".join(v for zh in self._present(text) for v in self._entries[zh][1][:max_variants])
 
     def renderings(self, chinese: str, limit: int = 6) -> list[tuple[str, str]]:
         """The terms of Chinese text with their first English rendering, longest first, leaving out a
@@ -156,17 +156,24 @@ class Termbase:
         """
         text = fold(chinese)
         out: list[tuple[str, str]] = []
-        for zh in self._by_length():
-            if zh in text and not any(zh in longer for longer, _ in out) and self._entries[zh][1]:
+        for zh in self._present(text):
+            if not any(zh in longer for longer, _ in out) and self._entries[zh][1]:
                 out.append((zh, self._entries[zh][1][0]))
                 if len(out) == limit:
                     break
         return out
 
-    def _by_length(self) -> list[str]:
+    def _present(self, text: str) -> list[str]:
+        """The terms occurring in folded text, longest first. Only terms whose first two characters
+        occur in the text are tried, so the cost follows the text, not the termbase's size."""
         if self._sorted is None:
-            self._sorted = sorted(self._entries, key=lambda z: (-len(z), z))
-        return self._sorted
+            ranked = sorted(self._entries, key=lambda z: (-len(z), z))
+            self._sorted = {}
+            for rank, zh in enumerate(ranked):
+                self._sorted.setdefault(zh[:2], []).append((rank, zh))
+        grams = {text[i : i + 2] for i in range(len(text) - 1)} | set(text)
+        found = [(rank, zh) for g in grams for rank, zh in self._sorted.get(g, ()) if zh in text]
+        return [zh for _, zh in sorted(found)]
 
     def fingerprint(self) -> str:
         """A hash of the entries: changes when the termbase does."""

@@ -216,3 +216,13 @@ def test_the_int8_onnx_runtime_agrees_with_pytorch(cache_dir: Path) -> None:
         cosines = (a * b).sum(axis=1)
         assert cosines.min() >= 0.97, (STRINGS[int(cosines.argmin())], float(cosines.min()))
     assert onnx.embed_queries([]).shape == (0, 384)
+
+
+def test_a_query_vector_does_not_depend_on_its_batch(cache_dir: Path) -> None:
+    from assistant.embedding.onnx import OnnxEmbedder
+
+    onnx = OnnxEmbedder.bundled(cache_dir=cache_dir)
+    # Dynamic int8 quantisation scales over a batch, so queries run one at a time.
+    alone = onnx.embed_queries([STRINGS[0]])[0]
+    beside_a_long_text = onnx.embed_queries([STRINGS[0], " ".join(STRINGS[20:40])])[0]
+    assert np.allclose(alone, beside_a_long_text, atol=1e-4)

@@ -29,11 +29,6 @@ def test_english_question_with_and_without_translations(retriever) -> None:
         assert YELLOW_RIVER in [h.clause_id for h in hits[:3]], translations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in retrieval: hit similarities are taken over every row of a chunk, so with translations off a "
-    "hit still reports matched='translation' (see tests/unit/test_retriever.py)",
-)
 def test_english_question_without_translations_matches_no_translation(retriever) -> None:
     hits = retriever.search("Which measures support Yellow River ecology?", k=5, translations=False)
     assert all(h.matched != "translation" for h in hits)

@@ -160,7 +160,8 @@ def test_answerability_signals(stub_retriever) -> None:
 
 def test_a_fitted_model_decides_when_the_tuning_has_one(stub_retriever) -> None:
     model = {"zh": {"weights": {"coverage": 10.0}, "bias": -5.0, "threshold": 0.5}}
-    a = Answerability(stub_retriever.store, stub_tuning().replace(answerability=model))
+    tuning = stub_tuning().replace(answerability=model, min_similarity={"zh": 0.3, "en": 0.5})
+    a = Answerability(stub_retriever.store, tuning)
     hits = stub_retriever.search("黄河流域生态保护", k=3)
     found, signals = a.decide("黄河流域生态保护", "zh", hits)
     assert found and signals["p_answerable"] > 0.99
@@ -278,3 +279,18 @@ def test_generative_request_without_a_model_falls_back(stub_answerer) -> None:
     assert not stub_answerer.generative_available
     a = stub_answerer.answer("哪些措施支持黄河流域的生态保护？", generative=True)
     assert a.mode == "extractive" and "no language model is configured" in a.warnings[0]
+
+
+def test_the_answerability_fit_copes_with_signals_on_different_scales() -> None:
+    import numpy as np
+
+    from assistant.answering.answerability import fit_logistic
+
+    rng = np.random.default_rng(0)
+    # similarity in [0.7, 0.9], coverage in [0, 1], a margin in standard deviations up to 20
+    x = np.c_[rng.uniform(0.7, 0.9, 400), rng.uniform(0, 1, 400), rng.uniform(0, 20, 400)]
+    y = (x[:, 2] + 10 * x[:, 0] > 17.0).astype(float)
+    w, b = fit_logistic(x, y)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    assert ((p > 0.5) == y).mean() > 0.95
+    assert w[2] > 0 and w[0] > 0

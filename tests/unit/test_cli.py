@@ -213,6 +213,22 @@ def test_index_updates_and_compacts(own_index, stub_model, capsys) -> None:
     assert not (own_index.data_dir / "uploads" / "upload-leftover").exists()
 
 
+def test_add_replaces_a_document_only_with_replace(own_index, stub_model, tmp_path, capsys) -> None:
+    notice = tmp_path / "in" / "notice.txt"
+    notice.parent.mkdir()
+    notice.write_text("第一条 数据应当分级保护。\n", encoding="utf-8")
+    base = [*dirs(own_index), "add", "--no-progress"]
+    assert main([*base, str(notice)]) == 0 and "added" in capsys.readouterr().out
+    notice.write_text("第一条 数据应当分类分级保护。\n", encoding="utf-8")
+    assert main([*base, str(notice)]) == 1  # other content under the same id: skipped and listed
+    assert "--replace" in capsys.readouterr().out
+    assert "分级保护" in (own_index.corpus_dir / "notice.txt").read_text(encoding="utf-8")
+    assert "分类分级" not in (own_index.corpus_dir / "notice.txt").read_text(encoding="utf-8")
+    assert main([*base, "--replace", str(notice)]) == 0
+    assert "updated" in capsys.readouterr().out
+    assert "分类分级" in (own_index.corpus_dir / "notice.txt").read_text(encoding="utf-8")
+
+
 def test_unreadable_corpus_file_is_reported(tmp_path, stub_model, capsys) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -4,6 +4,7 @@ and their metadata, prompt formatting (the bundled model's Embeddings and the ch
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from langchain_core.documents import Document
@@ -55,7 +56,9 @@ def test_retriever_batch_and_async(stub_retriever) -> None:
     r = ClauseRetriever(retriever=stub_retriever, k=2)
     batch = r.batch(["绿色金融", "哪些措施支持黄河流域的生态保护？"])
     assert len(batch) == 2 and batch[1][0].metadata["clause_id"] == YELLOW_RIVER
-    docs = asyncio.run(r.ainvoke("哪些措施支持黄河流域的生态保护？"))
+    # In a thread of its own: a browser test earlier in the same process may leave an event loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        docs = pool.submit(asyncio.run, r.ainvoke("哪些措施支持黄河流域的生态保护？")).result()
     assert docs[0].metadata["clause_id"] == YELLOW_RIVER
 
 

@@ -20,7 +20,8 @@ def test_the_bundled_tuning_loads() -> None:
 
 
 def test_to_toml_round_trips(tmp_path: Path) -> None:
-    t = Tuning.load().replace(min_similarity={"zh": 0.5, "en": 0.4}, candidate_depth=50)
+    model = {"zh": {"weights": {"similarity": 41.1, "margin": 0.18}, "bias": -33.6, "threshold": 0.59}}
+    t = Tuning.load().replace(min_similarity={"zh": 0.5, "en": 0.4}, candidate_depth=50, answerability=model)
     path = tmp_path / "mine.toml"
     path.write_text(t.to_toml(), encoding="utf-8")
     again = Tuning.load(path)
