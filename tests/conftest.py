@@ -14,6 +14,8 @@ import hashlib
 import os
 import shutil
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -80,6 +82,53 @@ def snapshot(*folders: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.name not in _NOT_CONTENT
     }
+
+
+def check_requests_during_reloads(client, retriever) -> None:
+    """40 searches and answers from 8 threads while the service reloads its index: every one
+    succeeds with the results a lone request gets, and the model is loaded once (the API tests of
+    both tiers)."""
+    queries = [
+        "Which measures support Yellow River ecology?",
+        "哪些措施支持黄河流域的生态保护？",
+        "How many Hong Kong-funded banks are in Shenzhen?",
+        "绿色金融",
+        "第十五条的内容",
+        "深圳养老金融的第二点是什么",
+    ]
+    expected = {q: [h.clause_id for h in retriever.search(q, k=3)] for q in queries}
+    service = client.app.state.service
+    before = service.retriever
+    stop = threading.Event()
+    reloads = 0
+
+    def reload_repeatedly() -> None:
+        nonlocal reloads
+        while not stop.is_set() and reloads < 5:
+            service.live.reload()
+            reloads += 1
+
+    def one(i: int) -> tuple[str, list[str]]:
+        q = queries[i % len(queries)]
+        if i % 5 == 0:
+            r = client.post("/api/ask", json={"question": q, "k": 3})
+            return q, [h["clause_id"] for h in r.json()["hits"]]
+        r = client.post("/api/search", json={"query": q, "k": 3})
+        assert r.status_code == 200, r.text
+        return q, [h["clause_id"] for h in r.json()["hits"]]
+
+    reloader = threading.Thread(target=reload_repeatedly)
+    reloader.start()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(one, range(40)))
+    finally:
+        stop.set()
+        reloader.join()
+    assert all(got == expected[q] for q, got in results)
+    assert reloads >= 1 and service.retriever is not before
+    assert service.retriever.embedder is before.embedder  # the model is loaded once
+    assert service.live.current.retriever is service.retriever
 
 
 # -- fixtures without a model ---------------------------------------------------------------------

@@ -5,8 +5,6 @@ endpoint, validation rule and error is covered on the stand-in index in tests/un
 from __future__ import annotations
 
 import shutil
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from fastapi.testclient import TestClient
 from assistant.interfaces.api import create_app
 from assistant.retrieval import Retriever
 from assistant.settings import BUNDLED_MODEL
-from tests.conftest import YELLOW_RIVER, YELLOW_RIVER_HEADING
+from tests.conftest import YELLOW_RIVER, YELLOW_RIVER_HEADING, check_requests_during_reloads
 
 
 @pytest.fixture(scope="module")
@@ -76,47 +74,7 @@ def test_healthz_names_the_bundled_model(client, retriever) -> None:
 
 
 def test_concurrent_requests_during_reloads_all_succeed(client, retriever) -> None:
-    queries = [
-        "Which measures support Yellow River ecology?",
-        "哪些措施支持黄河流域的生态保护？",
-        "How many Hong Kong-funded banks are in Shenzhen?",
-        "绿色金融",
-        "第十五条的内容",
-        "深圳养老金融的第二点是什么",
-    ]
-    expected = {q: [h.clause_id for h in retriever.search(q, k=3)] for q in queries}
-    service = client.app.state.service
-    before = service.retriever
-    stop = threading.Event()
-    reloads = 0
-
-    def reload_repeatedly() -> None:
-        nonlocal reloads
-        while not stop.is_set() and reloads < 5:
-            service.live.reload()
-            reloads += 1
-
-    def one(i: int) -> tuple[str, list[str]]:
-        q = queries[i % len(queries)]
-        if i % 5 == 0:
-            r = client.post("/api/ask", json={"question": q, "k": 3})
-            return q, [h["clause_id"] for h in r.json()["hits"]]
-        r = search(client, query=q, k=3)
-        assert r.status_code == 200, r.text
-        return q, [h["clause_id"] for h in r.json()["hits"]]
-
-    reloader = threading.Thread(target=reload_repeatedly)
-    reloader.start()
-    try:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            results = list(pool.map(one, range(40)))
-    finally:
-        stop.set()
-        reloader.join()
-    assert all(got == expected[q] for q, got in results)
-    assert reloads >= 1 and service.retriever is not before
-    assert service.retriever.embedder is before.embedder  # the model is loaded once
-    assert service.live.current.retriever is service.retriever
+    check_requests_during_reloads(client, retriever)
 
 
 # -- corpus management --------------------------------------------------------------------------------

@@ -34,27 +34,12 @@ def ask(service: ChatService, question: str, turns: list | None = None, **kw):
     return turns, panel
 
 
-def test_chinese_question_cites_the_yellow_river_clause(service) -> None:
-    turns, panel = ask(service, "哪些措施支持黄河流域的生态保护？")
-    turn = turns[-1]
-    assert turn["answered"] and turn["found"] and turn["language"] == "zh"
-    assert turn["cited"][0] == YELLOW_RIVER
-    assert turn["text"].startswith("相关条款如下") and "[1]" in turn["text"]
-    assert "<b>[1]</b>" in turn["bot_html"]
-    assert "（十一）支持黄河流域生态保护" in panel and "<mark>" in panel
-    assert 'data-clause="cbirc-2023-shandong:四.十一"' in panel
-    assert "银保监会" in panel and "2023-02-14" in panel  # issuer and date
-    assert "四、加大绿色金融产品创新" in panel  # the clause path
-    assert "similarity" in panel
-
-
 def test_english_question_shows_chinese_and_the_english_rendering(service) -> None:
     turns, panel = ask(service, "Which measures support Yellow River ecology?")
     turn = turns[-1]
     assert turn["language"] == "en" and turn["cited"][0] == YELLOW_RIVER
     assert turn["text"].startswith("The most relevant provisions are")
-    assert "黄河流域" in turn["text"] and "Yellow River basin" in turn["text"]
-    assert "English rendering" in panel and '<details class="src-en" open>' in panel
+    # How the panel renders it is the unit tier's (tests/unit/test_ui.py); here: the real model finds it.
     assert "Supporting ecological protection of the Yellow River basin" in panel
 
 

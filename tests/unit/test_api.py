@@ -4,8 +4,6 @@ validation rule, errors, uploads, concurrency (answer quality with the real mode
 from __future__ import annotations
 
 import dataclasses
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,7 +16,7 @@ from assistant.interfaces import api
 from assistant.interfaces.api import AnswerOut, CitationOut, EvidenceOut, HitOut, create_app
 from assistant.retrieval import Retriever
 from assistant.types import Hit
-from tests.conftest import ORIGINAL, YELLOW_RIVER, YELLOW_RIVER_HEADING
+from tests.conftest import ORIGINAL, YELLOW_RIVER, YELLOW_RIVER_HEADING, check_requests_during_reloads
 from tests.unit.conftest import stub_tuning
 
 
@@ -273,47 +271,7 @@ def test_upload_names_lose_their_folders_only() -> None:
 
 
 def test_concurrent_requests_during_reloads_all_succeed(client, stub_retriever) -> None:
-    queries = [
-        "Which measures support Yellow River ecology?",
-        "哪些措施支持黄河流域的生态保护？",
-        "How many Hong Kong-funded banks are in Shenzhen?",
-        "绿色金融",
-        "第十五条的内容",
-        "深圳养老金融的第二点是什么",
-    ]
-    expected = {q: [h.clause_id for h in stub_retriever.search(q, k=3)] for q in queries}
-    service = client.app.state.service
-    before = service.retriever
-    stop = threading.Event()
-    reloads = 0
-
-    def reload_repeatedly() -> None:
-        nonlocal reloads
-        while not stop.is_set() and reloads < 5:
-            service.live.reload()
-            reloads += 1
-
-    def one(i: int) -> tuple[str, list[str]]:
-        q = queries[i % len(queries)]
-        if i % 5 == 0:
-            r = client.post("/api/ask", json={"question": q, "k": 3})
-            return q, [h["clause_id"] for h in r.json()["hits"]]
-        r = search(client, query=q, k=3)
-        assert r.status_code == 200, r.text
-        return q, [h["clause_id"] for h in r.json()["hits"]]
-
-    reloader = threading.Thread(target=reload_repeatedly)
-    reloader.start()
-    try:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            results = list(pool.map(one, range(40)))
-    finally:
-        stop.set()
-        reloader.join()
-    assert all(got == expected[q] for q, got in results)
-    assert reloads >= 1 and service.retriever is not before
-    assert service.retriever.embedder is before.embedder  # the model is loaded once
-    assert service.live.current.retriever is service.retriever
+    check_requests_during_reloads(client, stub_retriever)
 
 
 # -- corpus management --------------------------------------------------------------------------------
