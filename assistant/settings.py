@@ -82,7 +82,7 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     data_dir: Path = Path("data")
     eval_dir: Path = Path("eval")
-    model: str = BUNDLED_MODEL
+    model: str = ADAPTED_MODEL
     max_chunk_chars: int = 500
     max_document_bytes: int = 20 * 1024 * 1024
     max_document_chars: int = 2_000_000

@@ -401,7 +401,12 @@ def evaluate(
 
     settings = settings or Settings.load()
     names = list(SUITES) if args.suite == "all" else [args.suite]
-    reports = [run_evaluation(dataclasses.replace(args, suite=name), settings, log=log) for name in names]
+
+    def one(suite: str) -> EvalArgs:  # with several suites, a given report name gets each suite's name
+        named = f"{args.name}-{suite}" if args.name and len(names) > 1 else args.name
+        return dataclasses.replace(args, suite=suite, name=named)
+
+    reports = [run_evaluation(one(name), settings, log=log) for name in names]
     if args.calibrate and args.write_tuning:
         from assistant.tuning import Tuning
 

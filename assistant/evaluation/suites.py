@@ -102,7 +102,7 @@ def _assemble_library(
     known = {p.stem for p in corpus.glob("*.txt")}
     todo = [(path, doc_id) for path, doc_id in files if doc_id is None or doc_id not in known]
     if todo:
-        log(f"Adding {len(todo)} documents to the {folder.name} suite's corpus…")
+        log(f"Adding {len(todo)} documents to the {folder.name} suite's corpus (unchanged where already there)…")
         result = import_files(todo, settings, update_index=False, progress=sys.stderr.isatty(), log=log)
         for problem in result.skipped:
             log(f"note: {problem}")

