@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from assistant.evaluation.gold import load_gold
@@ -45,18 +45,22 @@ def _score(setups, tuning: Tuning) -> dict[str, float]:
     return out
 
 
-def _variants(t: Tuning) -> list[tuple[str, Tuning]]:
-    out = []
+def _moves(t: Tuning) -> list[tuple[str, Callable[[Tuning], Tuning]]]:
+    """One change each: a channel's weight for a language, or a bonus, set to one step. Applied to
+    the best tuning so far, so accepted changes add up within a round."""
+    out: list[tuple[str, Callable[[Tuning], Tuning]]] = []
+
+    def weight(lang: str, channel: str, step: float) -> Callable[[Tuning], Tuning]:
+        return lambda b: b.replace(weights={**b.weights, lang: {**b.weights[lang], channel: step}})
+
+    def bonus(name: str, step: float) -> Callable[[Tuning], Tuning]:
+        return lambda b: b.replace(**{name: step})
+
     for lang, weights in t.weights.items():
         for channel in weights:
-            for step in STEPS:
-                if step != weights[channel]:
-                    w = {**t.weights, lang: {**weights, channel: step}}
-                    out.append((f"{lang}.{channel}={step}", t.replace(weights=w)))
+            out += [(f"{lang}.{channel}={step}", weight(lang, channel, step)) for step in STEPS]
     for name in ("title_bonus", "scope_bonus"):
-        for step in (0.0, 0.25, 0.5, 1.0, 2.0, 3.0):
-            if step != getattr(t, name):
-                out.append((f"{name}={step}", t.replace(**{name: step})))
+        out += [(f"{name}={step}", bonus(name, step)) for step in (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)]
     return out
 
 
@@ -91,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(lines[-1], flush=True)
     for round_no in range(args.rounds):
         improved = False
-        for label, variant in _variants(best):
+        for label, move in _moves(best):
+            variant = move(best)
+            if variant.values() == best.values():
+                continue
             score = _score(setups, variant)
             lines.append(f"round {round_no + 1} {label}: {score}")
             if score["all"] > best_score["all"] + 1e-4:

@@ -56,6 +56,7 @@ class Termbase:
         self._phrases: dict[tuple[str, ...], list[str]] = {}
         self._entries: dict[str, tuple[str, list[str]]] = {}  # zh -> (domain, english variants)
         self._sorted: dict[str, list[tuple[int, str]]] | None = None  # first two characters → (rank, term)
+        self._fingerprint: str | None = None
         self.size = 0
 
     @classmethod
@@ -102,7 +103,7 @@ class Termbase:
     def add(self, zh: str, variants: Iterable[str], domain: str = "") -> None:
         """Add English ``variants`` for the Chinese term ``zh``."""
         variants = [v.strip() for v in variants if v.strip()]
-        self._sorted = None
+        self._sorted = self._fingerprint = None
         entry = self._entries.setdefault(zh, (domain, []))
         entry[1].extend(v for v in variants if v not in entry[1])
         for variant in variants:
@@ -176,11 +177,14 @@ class Termbase:
         return [zh for _, zh in sorted(found)]
 
     def fingerprint(self) -> str:
-        """A hash of the entries: changes when the termbase does."""
-        h = hashlib.sha256()
-        for zh in sorted(self._entries):
-            h.update(f"{zh}\t{'|'.join(self._entries[zh][1])}\n".encode())
-        return h.hexdigest()[:16]
+        """A hash of the entries: changes when the termbase does (kept until then: every document's
+        fingerprint includes it)."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for zh in sorted(self._entries):
+                h.update(f"{zh}\t{'|'.join(self._entries[zh][1])}\n".encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
 
     def chinese_terms(self, question: str) -> list[str]:
         """The Chinese terms for ``question``'s phrases, in order, without duplicates."""

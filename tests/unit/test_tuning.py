@@ -53,3 +53,14 @@ def test_the_configured_tuning_file_is_used(stub_settings, keyword_embedder, tmp
     from assistant.answering import Answerer
 
     assert not Answerer(r, stub_settings).answer("哪些措施支持黄河流域的生态保护？").found
+
+
+def test_tuning_moves_add_up_within_a_round() -> None:
+    from assistant.evaluation.tune import _moves
+
+    start = Tuning.load()
+    moves = dict(_moves(start))
+    best = moves["zh.bm25=0.0"](start)
+    best = moves["en.dense=1.5"](best)  # accepted later in the same round: the first change stays
+    assert best.weights["zh"]["bm25"] == 0.0 and best.weights["en"]["dense"] == 1.5
+    assert moves["title_bonus=2.0"](best).title_bonus == 2.0
