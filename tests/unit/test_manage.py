@@ -265,3 +265,10 @@ def test_cli_add_list_remove(managed: Settings, inbox: Path, capsys: pytest.Capt
     assert "added     lvsexindai  关于规范绿色信贷业务的通知" in out
     assert "Skipped 1 file (the others were added):" in out and "empty.md: empty file" in out
     assert "1 added, 1 skipped" in out
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path) -> None:
+    from assistant.fileio import _umask, write_text
+
+    write_text(tmp_path / "report.md", "x")
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o666 & ~_umask()
