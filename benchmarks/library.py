@@ -8,6 +8,7 @@ For each size N (documents drawn with a fixed seed; the built-in documents are i
 * add one: one more document added to the index of N, with the loaded model (model load excluded);
 * query latency: p50 / p95 over 120 questions of the library gold set (Chinese and English), each
   asked as if for the first time (query embedding included), in the serving process, warm;
+* compaction: ``assistant index --compact`` (every segment merged into one) and the latency again;
 * serving RSS: the peak resident memory of a fresh process that loads the index and answers the
   questions; index size on disk.
 
@@ -123,7 +124,7 @@ def probe() -> int:
 def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dict[str, float]:
     import os
 
-    from assistant.indexing import update_index
+    from assistant.indexing import compact_index, update_index
     from assistant.ingest.manage import add_documents, import_files
     from assistant.settings import Settings
 
@@ -166,6 +167,11 @@ def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dic
     if embedder.model_id.startswith("stub/"):
         env["BENCH_STAND_IN"] = "1"
     serving = serve_probe(env)
+    # What `assistant index --compact` buys: one segment instead of one per 50,000 rows and per add.
+    t = time.perf_counter()
+    compact_index(settings, log=log)
+    compact_s = time.perf_counter() - t
+    compacted = serve_probe(env)
     return {
         "documents": len(chosen) + 2,
         "skipped": len(imported.skipped),
@@ -180,6 +186,9 @@ def run_size(n: int | None, files: list[Path], work: Path, embedder, log) -> dic
         "p50_ms": round(serving["p50_ms"], 1),
         "p95_ms": round(serving["p95_ms"], 1),
         "serving_rss_mb": round(serving["rss_mb"]),
+        "compact_s": round(compact_s, 1),
+        "p50_compacted_ms": round(compacted["p50_ms"], 1),
+        "p95_compacted_ms": round(compacted["p95_ms"], 1),
         "index_mb": round(size / 1e6, 1),
     }
 
@@ -189,13 +198,14 @@ def write(results: list[dict[str, float]], name: str = "library") -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     head = (
         "| documents | chunks | vector rows | build (embedding included) | embedding rate | add one "
-        "| query p50 / p95 | serving RSS | index on disk |"
+        "| query p50 / p95 | compact | query p50 / p95 compacted | serving RSS | index on disk |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(
             f"| {r['documents']:,} | {r['chunks']:,} | {r['vector_rows']:,} | {r['build_s'] / 60:.1f} min | "
             f"{r['embedding_rate']:.0f} texts/s | {r['add_one_s']:.1f} s | {r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms | "
+            f"{r['compact_s'] / 60:.1f} min | {r['p50_compacted_ms']:.0f} / {r['p95_compacted_ms']:.0f} ms | "
             f"{r['serving_rss_mb'] / 1024:.2f} GB | {r['index_mb']:.0f} MB |"
         )
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -209,6 +219,7 @@ def write(results: list[dict[str, float]], name: str = "library") -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
     a.plot(docs, [r["p50_ms"] for r in results], "o-", label="p50")
     a.plot(docs, [r["p95_ms"] for r in results], "s--", label="p95")
+    a.plot(docs, [r["p50_compacted_ms"] for r in results], "o:", label="p50 after --compact")
     a.set(xlabel="documents", ylabel="ms", title="Query latency (query embedding included)")
     a.legend()
     a.grid(alpha=0.3)

@@ -131,6 +131,15 @@ def check_requests_during_reloads(client, retriever) -> None:
     assert service.live.current.retriever is service.retriever
 
 
+def run_async(coroutine):
+    """Run a coroutine to completion in a thread of its own: a browser test earlier in the same
+    process (playwright's sync API) may leave an event loop running in this one."""
+    import asyncio
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 # -- fixtures without a model ---------------------------------------------------------------------
 
 

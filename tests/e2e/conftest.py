@@ -134,7 +134,7 @@ def api_server(e2e_index, e2e_env, tmp_path_factory: pytest.TempPathFactory) -> 
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # playwright's sync API keeps an event loop running until it is closed
 def browser() -> Iterator[Any]:
     """Headless Chromium from Debian (``bash scripts/setup.sh --dev``); never ``playwright install``."""
     if not CHROMIUM.exists():

@@ -18,7 +18,7 @@ from langchain_core.runnables import RunnablePassthrough
 from pydantic import Field
 
 from assistant.interfaces.langchain import BundledEmbeddings, ClauseRetriever, format_documents
-from tests.conftest import YELLOW_RIVER
+from tests.conftest import YELLOW_RIVER, run_async
 
 QUESTION = "Which measures support Yellow River ecology?"
 
@@ -54,11 +54,9 @@ def test_retriever_returns_the_clause_as_a_document(clause_retriever, retriever)
 
 
 def test_retriever_batch_and_async(clause_retriever) -> None:
-    import asyncio
-
     batch = clause_retriever.batch([QUESTION, "哪些措施支持黄河流域的生态保护？"])
     assert batch[1][0].metadata["clause_id"] == YELLOW_RIVER
-    docs = asyncio.run(clause_retriever.ainvoke("哪些措施支持黄河流域的生态保护？"))
+    docs = run_async(clause_retriever.ainvoke("哪些措施支持黄河流域的生态保护？"))
     assert docs[0].metadata["clause_id"] == YELLOW_RIVER
 
 

@@ -3,9 +3,6 @@ and their metadata, prompt formatting (the bundled model's Embeddings and the ch
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -13,7 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from assistant.errors import DocumentNotFoundError, InvalidQueryError
 from assistant.interfaces.langchain import BundledEmbeddings, ClauseRetriever, format_documents, hit_to_document
-from tests.conftest import YELLOW_RIVER
+from tests.conftest import YELLOW_RIVER, run_async
 
 
 def test_retriever_returns_clauses_as_documents(stub_retriever) -> None:
@@ -56,9 +53,7 @@ def test_retriever_batch_and_async(stub_retriever) -> None:
     r = ClauseRetriever(retriever=stub_retriever, k=2)
     batch = r.batch(["绿色金融", "哪些措施支持黄河流域的生态保护？"])
     assert len(batch) == 2 and batch[1][0].metadata["clause_id"] == YELLOW_RIVER
-    # In a thread of its own: a browser test earlier in the same process may leave an event loop running here.
-    with ThreadPoolExecutor(1) as pool:
-        docs = pool.submit(asyncio.run, r.ainvoke("哪些措施支持黄河流域的生态保护？")).result()
+    docs = run_async(r.ainvoke("哪些措施支持黄河流域的生态保护？"))
     assert docs[0].metadata["clause_id"] == YELLOW_RIVER
 
 
