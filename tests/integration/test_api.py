@@ -26,18 +26,6 @@ def search(client: TestClient, **body):
     return client.post("/api/search", json=body)
 
 
-def test_curl_example_query_returns_the_clause_with_heading_and_text(client) -> None:
-    r = search(client, query="Which measures support Yellow River ecology?", k=5)
-    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-    data = r.json()
-    assert data["query"] == "Which measures support Yellow River ecology?" and len(data["hits"]) == 5
-    hit = next(h for h in data["hits"] if h["clause_id"] == YELLOW_RIVER)
-    assert hit["heading"].endswith(YELLOW_RIVER_HEADING) and hit["text"].startswith("（十一）支持黄河流域生态保护。")
-    assert "Yellow River" in hit["translation"] and hit["doc_id"] == "cbirc-2023-shandong"
-    assert [h["rank"] for h in data["hits"]] == [1, 2, 3, 4, 5]
-    assert "四.十一" in r.text  # raw UTF-8, not \u escapes: what curl users see
-
-
 def test_chinese_search_with_document_filter_and_mode(client) -> None:
     r = search(client, query="哪些措施支持黄河流域的生态保护？", k=3, doc_ids=["cbirc-2023-shandong"], mode="bm25")
     hits = r.json()["hits"]

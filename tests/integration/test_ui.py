@@ -62,20 +62,15 @@ def test_follow_up_uses_the_session_history(service) -> None:
     turns, _ = ask(service, "Which measures support Yellow River ecology?")
     turns, panel = ask(service, "What about insurance?", turns)
     assert len(turns) == 2 and turns[1]["query"].startswith("Which measures support Yellow River ecology?")
-    assert YELLOW_RIVER in turns[1]["cited"]
+    assert YELLOW_RIVER in turns[1]["cited"]  # the real model finds it; the turn bookkeeping is the unit tier's
     assert "Follow-up; searched for" in panel
-    messages = chat_messages(turns)
-    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
-    assert [t["msg_index"] for t in turns] == [1, 3]
 
 
 def test_ask_endpoint_returns_text_with_citations(service) -> None:
     out = service.ask("Which measures support Yellow River ecology?")
     assert out.startswith("The most relevant provisions are") and "[1]" in out
     assert f"[1] {YELLOW_RIVER} — " in out and "（十一）支持黄河流域生态保护" in out
-    assert service.ask("") == "\n".join(MESSAGES["empty"].values())
-    assert "unknown retrieval mode" in service.ask("绿色金融", mode="fuzzy")
-    assert "k must be a number" in service.ask("绿色金融", k="many")  # type: ignore[arg-type]
+    # Refusals of empty, unknown-mode and bad-k input: the unit tier (tests/unit/test_ui.py).
 
 
 def test_evaluation_tab_runs_the_gold_set(answerer, settings, tmp_path) -> None:
