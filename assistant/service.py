@@ -159,12 +159,15 @@ class Service:
         doc_ids: Sequence[str] | None = None,
         mode: str = "hybrid",
         translations: bool | None = None,
+        rerank: bool | None = None,
     ) -> list[Hit]:
-        """The ``k`` best clauses (validated with this service's limits)."""
+        """The ``k`` best clauses (validated with this service's limits); ``rerank`` defaults to the
+        ``rerank_search`` setting."""
         query = validate_query(query)
         options = SearchOptions(
             mode=self.check_mode(mode),
             translations=self.settings.use_translations if translations is None else translations,
+            rerank=self.settings.rerank_search if rerank is None else bool(rerank),
         )
         return self.retriever.search(query, self.check_k(k), doc_ids=self.check_doc_ids(doc_ids), options=options)
 
@@ -177,6 +180,7 @@ class Service:
         mode: str = "hybrid",
         history: Sequence[str] = (),
         generative: bool = False,
+        rerank: bool = True,
     ) -> Answer:
         """An answer with cited clauses (the answerer refuses a question with no words, or such a
         history entry); the service checks the limits."""
@@ -189,6 +193,7 @@ class Service:
             mode=self.check_mode(mode),
             history=list(history),
             generative=bool(generative),
+            rerank=bool(rerank),
         )
 
     def clause(self, clause_id: str) -> Hit:

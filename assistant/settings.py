@@ -65,7 +65,12 @@ class Settings:
         library_terms: Use the bundled termbase entries mined from the shared library (``lib-…`` domains).
         use_translations: Whether parallel English text found in the corpus is searched (it is always
             indexed and shown); off by default, see the README's evaluation section.
-        embedding_backend: ``onnx-int8`` (the bundled models through ONNX Runtime, int8) or ``torch``.
+        embedding_backend: ``onnx-int8`` (the bundled models through ONNX Runtime, int8) or ``torch``;
+            the reranker runs the same way.
+        reranker: The second stage that reads the question with each top clause: ``bundled`` (the
+            cross-encoder shipped in ``assistant/resources``), a path to such a file, or ``none``.
+            Answers (``ask``, the chat, ``/api/ask``) use it; searches when asked (``rerank``).
+        rerank_search: Whether searches rerank when the request does not say.
         store: Where vectors and BM25 live: ``faiss`` (the index folder), ``milvus:PATH`` (Milvus
             Lite) or ``milvus:http://HOST:PORT`` (a Milvus server).
         tuning: A tuning file (weights, bonuses, thresholds) instead of the bundled one.
@@ -92,6 +97,8 @@ class Settings:
     library_terms: bool = True
     use_translations: bool = False
     embedding_backend: str = "onnx-int8"
+    reranker: str = "bundled"
+    rerank_search: bool = False
     store: str = "faiss"
     tuning: Path | None = None
     api_token: str = ""

@@ -54,6 +54,8 @@ class Tuning:
     max_clauses: int = 3
     max_sentences: int = 2
     answerability: dict[str, Any] = field(default_factory=dict)
+    rerank_depth: int = 20
+    rerank_first_stage_weight: float = 0.0
     name: str = BUNDLED
 
     @classmethod
@@ -97,6 +99,8 @@ class Tuning:
                 max_clauses=int(answer["max_clauses"]),
                 max_sentences=int(answer["max_sentences"]),
                 answerability=dict(answer.get("answerability", {})),
+                rerank_depth=int(data.get("rerank", {}).get("depth", 20)),
+                rerank_first_stage_weight=float(data.get("rerank", {}).get("first_stage_weight", 0.0)),
                 name=name,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -117,6 +121,8 @@ class Tuning:
         ]
         for lang, w in self.weights.items():
             lines += ["", f"[fusion.weights.{lang}]", *(f"{k} = {v}" for k, v in w.items())]
+        lines += ["", "[rerank]", f"depth = {self.rerank_depth}"]
+        lines += [f"first_stage_weight = {self.rerank_first_stage_weight}"]
         lines += ["", "[bm25]", f"k1 = {self.bm25_k1}", f"b = {self.bm25_b}", "", "[dense]"]
         lines += [
             f"hnsw_threshold = {self.hnsw_threshold}",

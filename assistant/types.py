@@ -174,6 +174,8 @@ class Hit:
         scores: Each channel's standardised score for this clause (how many standard deviations
             above the mean of the channel's candidates).
         reference: True if the question named this clause.
+        rerank: The reranker's logit for this clause (how well it answers the question; above 0
+            more likely than not), or ``None`` when the search did not rerank it.
         doc_meta: The document's other metadata (``title_en``, ``short_title``, ``issuer_en``…).
 
     Example:
@@ -205,6 +207,7 @@ class Hit:
     similarity: float = 0.0
     scores: dict[str, float] = field(default_factory=dict)
     reference: bool = False
+    rerank: float | None = None
     doc_meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

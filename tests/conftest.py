@@ -29,6 +29,21 @@ TIERS = ("unit", "integration", "e2e")
 YELLOW_RIVER = "cbirc-2023-shandong:四.十一"
 YELLOW_RIVER_HEADING = "（十一）支持黄河流域生态保护"
 ORIGINAL = ("cbirc-2023-shandong", "sz-2025-reform")
+#: How far (in logits of ``p_answerable`` from its threshold) a refusal or an answer that a test
+#: asserts must be from the threshold: more than int8 and float32 ever move it on the gold sets
+#: (tests/integration/test_agreement.py checks that), so no CPU family flips the decision.
+DECISION_MARGIN = 1.0
+
+
+def decision_margin(answerability: dict[str, float]) -> float:
+    """The decision's distance from its threshold, in logits (> 0 answered, < 0 refused)."""
+    import math
+
+    def z(p: float) -> float:
+        p = min(max(p, 1e-9), 1 - 1e-9)
+        return math.log(p / (1 - p))
+
+    return z(answerability["p_answerable"]) - z(answerability.get("threshold", 0.5))
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker

@@ -6,11 +6,15 @@ The decision uses signals that do not depend on one document:
 * ``coverage``: how much of the question's informative content (IDF-weighted words; for English
   questions their termbase Chinese terms too) occurs in the corpus at all;
 * ``clause_coverage``: how much of it occurs in the top clause;
-* ``margin``: the top hit's fused score minus the next one's.
+* ``margin``: the top hit's fused score minus the next one's;
+* ``rerank``: the reranker's logit for the top clause, when the search reranked (the second stage
+  read the question with the clause: the strongest signal, and the only one trained on near-misses).
 
 Without a fitted model (``[answer.answerability]`` in the tuning file) a question is refused when
 its top similarity is below the language's threshold, as before. With one, a logistic model over the
-signals, fitted and thresholded on the library dev split (``assistant eval --calibrate``), decides.
+signals, fitted and thresholded on the library dev split (``assistant eval --calibrate``), decides;
+reranked hits have a model of their own (``rerank`` in that table), over the signals with ``rerank``,
+and without one a reranked question is answered when the reranker's probability is at least 0.5.
 A question that names a clause ("第十一条") is always answered from it.
 """
 
@@ -21,12 +25,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from assistant.retrieval.rerank import probability
 from assistant.store import Store
 from assistant.text.tokens import tokenize
 from assistant.tuning import Tuning
 from assistant.types import Hit
 
 SIGNALS = ("similarity", "coverage", "clause_coverage", "margin")
+RERANK_SIGNALS = ("rerank", *SIGNALS)
 
 
 class Answerability:
@@ -49,6 +55,8 @@ class Answerability:
         }
         if len(hits) > 1:
             out["margin"] = float(hits[0].score - hits[1].score)
+        if top is not None and top.rerank is not None:
+            out["rerank"] = float(top.rerank)
         if self.store is None or not query:
             return out
         tokens = self._content(query, language)
@@ -83,12 +91,18 @@ class Answerability:
         signals = self.signals(query, language, hits)
         if hits[0].reference:
             return True, signals
-        model = self.model.get(language)
+        reranked = "rerank" in signals
+        model = (self.model.get("rerank") or {}).get(language) if reranked else self.model.get(language)
         if isinstance(model, dict) and model.get("weights"):
             w = model["weights"]
-            z = float(model.get("bias", 0.0)) + sum(float(w.get(k, 0.0)) * signals[k] for k in SIGNALS)
-            signals["p_answerable"] = 1 / (1 + math.exp(-z))
-            return signals["p_answerable"] >= float(model.get("threshold", 0.5)), signals
+            names = RERANK_SIGNALS if reranked else SIGNALS
+            z = float(model.get("bias", 0.0)) + sum(float(w.get(k, 0.0)) * signals[k] for k in names)
+            signals["p_answerable"] = 1 / (1 + math.exp(-max(min(z, 40.0), -40.0)))
+            signals["threshold"] = float(model.get("threshold", 0.5))
+            return signals["p_answerable"] >= signals["threshold"], signals
+        if reranked:
+            signals["p_answerable"] = probability(signals["rerank"])
+            return signals["p_answerable"] >= 0.5, signals
         similarity = hits[0].similarity
         return not (similarity and similarity < self.min_similarity[language]), signals
 

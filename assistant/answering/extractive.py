@@ -32,6 +32,7 @@ import numpy as np
 from assistant.answering.answerability import Answerability
 from assistant.answering.generative import chat_model_from_settings, generate_answer
 from assistant.retrieval import Retriever, validate_query
+from assistant.retrieval.rerank import probability
 from assistant.settings import Settings
 from assistant.text.english import english_heading
 from assistant.text.normalize import detect_language, sentence_spans, shorten, squeeze, to_simplified
@@ -114,6 +115,7 @@ class Answerer:
         mode: str = "hybrid",
         history: Sequence[str] = (),
         generative: bool = False,
+        rerank: bool = True,
     ) -> Answer:
         """Answer ``question`` from the retrieved clauses.
 
@@ -124,6 +126,7 @@ class Answerer:
             mode: Retrieval mode: ``hybrid``, ``dense`` or ``bm25``.
             history: Earlier questions of the conversation, oldest first.
             generative: Let the configured LLM write the answer (extractive if none is configured).
+            rerank: Let the reranker order the clauses and decide "not found" (where one is loaded).
 
         Raises:
             InvalidQueryError: The question is empty, too long, or has no words.
@@ -141,7 +144,7 @@ class Answerer:
         history = [validate_query(h, what="history entry") for h in history]
         language = detect_language(question)
         query = contextualize(question, history)
-        hits = self.retriever.search(query, k, doc_ids=doc_ids, mode=mode)
+        hits = self.retriever.search(query, k, doc_ids=doc_ids, mode=mode, rerank=rerank)
         relevant, signals = self.relevant_hits(hits, language, query=query)
         if not relevant:
             return Answer(question, query, language, NOT_FOUND[language], [], False, hits=hits, answerability=signals)
@@ -171,6 +174,11 @@ class Answerer:
         top = hits[0]
         if top.reference:
             chosen = [h for h in hits if h.reference]
+        elif top.rerank is not None:
+            # The reranker read each clause with the question: cite those it finds about as likely to
+            # answer as the best one.
+            floor = probability(top.rerank) * self.cite_share
+            chosen = [h for h in hits if h.rerank is not None and probability(h.rerank) >= floor]
         else:
             floor = max(top.score * self.cite_share, 0.0)
             limit = self.answerability.min_similarity[language]

@@ -97,6 +97,20 @@ def export_int8(model_dir: Path) -> Path:
     return out
 
 
+def session_options():
+    """ONNX Runtime options shared by the embedder and the reranker."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: concurrent requests (and other processes) then share
+    # the cores instead of collapsing into busy-waiting on each other.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
 class OnnxEmbedder:
     """A sentence-transformers folder's model run by ONNX Runtime (int8).
 
@@ -109,14 +123,9 @@ class OnnxEmbedder:
 
         self.model_id = model_id
         self.batch_size = batch_size
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = THREADS
-        options.inter_op_num_threads = 1
-        # Idle threads sleep instead of spinning: concurrent requests (and other processes) then share
-        # the cores instead of collapsing into busy-waiting on each other.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(export_int8(model_dir)), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            str(export_int8(model_dir)), session_options(), providers=["CPUExecutionProvider"]
+        )
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length)
         self._pad = self._tokenizer.token_to_id("<pad>") or 0

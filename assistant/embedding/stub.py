@@ -40,3 +40,24 @@ class KeywordEmbedder:
 
     def embed_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         return self.embed_queries(texts)
+
+
+class KeywordPairScorer:
+    """A stand-in reranker: the logit is the share of the question's features the passage has,
+    scaled to [-4, 4] (``model_id`` ``stub/pairs``).
+
+    Example:
+        >>> s = KeywordPairScorer().score("黄河生态", ["黄河流域生态保护", "存款利率"])
+        >>> bool(s[0] > s[1])
+        True
+    """
+
+    model_id = "stub/pairs"
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        wanted = set(bigrams(query)) | set(english_words(query))
+        out = []
+        for p in passages:
+            have = set(bigrams(p)) | set(english_words(p))
+            out.append(8.0 * len(wanted & have) / max(1, len(wanted)) - 4.0)
+        return np.asarray(out, dtype=np.float32)

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -51,15 +52,17 @@ class EvalArgs:
         out: Report folder (default: ``<eval_dir>/reports``).
         ablation: Also run the hybrid retriever with each feature switched off.
         plots: Write PNG plots.
-        min_recall5: Exit non-zero if the hybrid Recall@5 (all questions) is below this.
-        min_mrr: Exit non-zero if the hybrid MRR@10 (all questions) is below this.
+        min_recall5: Exit non-zero if the main configuration's Recall@5 (all questions) is below this.
+        min_mrr: Exit non-zero if the main configuration's MRR@10 (all questions) is below this.
         calibrate: Also compute the "not found" similarity thresholds that make the fewest errors on
             this split's gold and out-of-corpus questions (use it on ``dev``).
         suite: ``builtin`` (the two built-in documents), ``library`` (44 library documents among
             200 distractors) or ``all``.
-        subset: ``full`` or ``ci`` (the library suite's judged documents only).
+        subset: ``full`` (200 distractors), ``all`` (every library document) or ``ci`` (judged documents only).
         library_dir: The shared library (the library suite's distractors).
         write_tuning: With ``calibrate``, write the tuning file with the calibrated thresholds here.
+        rerank: Evaluate the reranker too (the ``rerank`` configuration, the default of answers), where
+            one is configured; it is then the main configuration, its ablation and refusals are reported.
     """
 
     split: str = "test"
@@ -77,6 +80,7 @@ class EvalArgs:
     subset: str = "full"
     library_dir: Path = DEFAULT_LIBRARY
     write_tuning: Path | None = None
+    rerank: bool = True
 
 
 @dataclass
@@ -118,7 +122,10 @@ class EvalReport:
 
     @property
     def main(self) -> ConfigResult:
-        return next((c for c in self.configs if c.name == "hybrid"), self.configs[0])
+        """The default configuration of answers: ``rerank`` where evaluated, else ``hybrid``."""
+        return next((c for c in self.configs if c.name == RERANK), None) or next(
+            (c for c in self.configs if c.name == "hybrid"), self.configs[0]
+        )
 
     def failures(self) -> list[str]:
         """Bars (``min_recall5`` / ``min_mrr``) the main configuration misses."""
@@ -135,23 +142,29 @@ class EvalReport:
 WITH_TRANSLATIONS = " · with translations"
 
 
-def _configs(args: EvalArgs) -> list[tuple[str, SearchOptions]]:
-    out = []
+#: The configuration with the second stage: hybrid, then the reranker over the top clauses.
+RERANK = "rerank"
+
+
+def _configs(args: EvalArgs, reranked: bool = False) -> list[tuple[str, SearchOptions]]:
+    out = [(RERANK, SearchOptions(rerank=True))] if reranked else []
     for mode in args.modes:
         out.append((mode, SearchOptions(mode=mode)))
         out.append((f"{mode}{WITH_TRANSLATIONS}", SearchOptions(mode=mode, translations=True)))
     if args.ablation and "hybrid" in args.modes:
-        default = SearchOptions()
+        # The ablation of the default configuration of answers: each feature switched.
+        default, base = SearchOptions(rerank=reranked), RERANK if reranked else "hybrid"
         for feature in FEATURES:
             if feature != "translations":
                 on = getattr(default, feature)
                 sign = "−" if on else "+"
-                out.append((f"hybrid {sign} {feature.replace('_', ' ')}", SearchOptions(**{feature: not on})))
+                options = dataclasses.replace(default, **{feature: not on})
+                out.append((f"{base} {sign} {feature.replace('_', ' ')}", options))
     return out
 
 
 def _is_ablation(name: str) -> bool:
-    return name.startswith(("hybrid −", "hybrid +"))
+    return name.startswith(("hybrid −", "hybrid +", f"{RERANK} −", f"{RERANK} +"))
 
 
 def _score(q: Question, clauses: list[str], suite: Suite) -> QuestionResult:
@@ -191,17 +204,34 @@ def _index_stats(retriever: Retriever) -> dict[str, Any]:
     }
 
 
-def _latency(retriever: Retriever, questions: Sequence[Question]) -> dict[str, dict[str, float]]:
+def _latency(
+    retriever: Retriever, settings: Settings, questions: Sequence[Question], reranked: bool = False
+) -> dict[str, dict[str, float]]:
+    """Per-stage p50/p95 of a search (k = 10, each question as if asked for the first time); with
+    the reranker, also a reranked search (``… (reranked)``) and an answer (``ask``, k = 5)."""
+    from assistant.answering import Answerer
+
+    answerer = Answerer(retriever, settings)
     retriever.search(questions[0].text, 10)  # warm up
+    if reranked:
+        answerer.answer(questions[0].text)
     samples: dict[str, list[float]] = {}
     for q in questions:
-        retriever.clear_query_cache()  # each question as if asked for the first time
-        trace: dict[str, float] = {}
-        t = time.perf_counter()
-        retriever.search(q.text, 10, trace=trace)
-        trace["total"] = time.perf_counter() - t
-        for stage, seconds in trace.items():
-            samples.setdefault(stage, []).append(seconds * 1000)
+        for rerank in (False, True) if reranked else (False,):
+            retriever.clear_query_cache()
+            trace: dict[str, float] = {}
+            t = time.perf_counter()
+            retriever.search(q.text, 10, trace=trace, rerank=rerank)
+            trace["total"] = time.perf_counter() - t
+            suffix = " (reranked)" if rerank else ""
+            for stage, seconds in trace.items():
+                if stage != "rerank" or rerank:
+                    samples.setdefault(stage + suffix, []).append(seconds * 1000)
+        if reranked:
+            retriever.clear_query_cache()
+            t = time.perf_counter()
+            answerer.answer(q.text)
+            samples.setdefault("ask", []).append((time.perf_counter() - t) * 1000)
     return {
         stage: {"p50_ms": round(percentile(v, 50), 2), "p95_ms": round(percentile(v, 95), 2)}
         for stage, v in samples.items()
@@ -209,7 +239,7 @@ def _latency(retriever: Retriever, questions: Sequence[Question]) -> dict[str, d
 
 
 def _answering(
-    retriever: Retriever, settings: Settings, gold: GoldSet, split: str
+    retriever: Retriever, settings: Settings, gold: GoldSet, split: str, reranked: bool = False
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Wrong refusals on gold questions and false answers on out-of-corpus ones (near-miss and
     far-off), by language, with the answer layer's "not found" decision; also each question's
@@ -222,7 +252,7 @@ def _answering(
     for lang in ("zh", "en"):
         row: dict[str, Any] = {"threshold": answerer.thresholds[lang], "ooc": []}
         qs = [q for q in gold.questions(split, in_corpus=None) if q.language == lang]
-        batches = retriever.search_batch([q.text for q in qs], 5) if qs else []
+        batches = retriever.search_batch([q.text for q in qs], 5, rerank=reranked) if qs else []
         for q, hits in zip(qs, batches, strict=True):
             cited, signals = answerer.relevant_hits(hits, lang, query=q.text)
             answered = bool(cited)
@@ -276,17 +306,27 @@ def calibrate_thresholds(samples: list[dict[str, Any]]) -> dict[str, dict[str, f
 def fit_answerability(samples: list[dict[str, Any]], *, max_wrong_refusals: float = 0.03) -> dict[str, Any]:
     """Per language, a logistic model over the answerability signals, with the threshold that
     refuses as many out-of-corpus questions as it can while refusing at most ``max_wrong_refusals``
-    of the answerable ones (on the split it is fitted on: use dev)."""
+    of the answerable ones (on the split it is fitted on: use dev). Samples of reranked searches
+    (with a ``rerank`` signal) give the model of reranked answers, ``{"rerank": {lang: …}}``."""
+    from assistant.answering.answerability import RERANK_SIGNALS, SIGNALS
+
+    reranked = [s for s in samples if "rerank" in s]
+    if reranked:
+        return {"rerank": _fit(reranked, RERANK_SIGNALS, max_wrong_refusals)}
+    return _fit(samples, SIGNALS, max_wrong_refusals)
+
+
+def _fit(samples: list[dict[str, Any]], names: Sequence[str], max_wrong_refusals: float) -> dict[str, Any]:
     import numpy as np
 
-    from assistant.answering.answerability import SIGNALS, fit_logistic
+    from assistant.answering.answerability import fit_logistic
 
     out: dict[str, Any] = {}
     for lang in ("zh", "en"):
         rows = [s for s in samples if s["language"] == lang]
         if len(rows) < 20 or all(r["answerable"] for r in rows):
             continue
-        x = np.asarray([[r[k] for k in SIGNALS] for r in rows], dtype=np.float64)
+        x = np.asarray([[r[k] for k in names] for r in rows], dtype=np.float64)
         y = np.asarray([1.0 if r["answerable"] else 0.0 for r in rows])
         w, b = fit_logistic(x, y)
         p = 1 / (1 + np.exp(-(x @ w + b)))
@@ -294,7 +334,7 @@ def fit_answerability(samples: list[dict[str, Any]], *, max_wrong_refusals: floa
         allowed = int(np.floor(max_wrong_refusals * len(gold)))
         threshold = float(gold[allowed]) - 1e-6 if len(gold) else 0.5
         out[lang] = {
-            "weights": {k: round(float(v), 5) for k, v in zip(SIGNALS, w, strict=True)},
+            "weights": {k: round(float(v), 5) for k, v in zip(names, w, strict=True)},
             "bias": round(b, 5),
             "threshold": round(threshold, 5),
         }
@@ -365,13 +405,14 @@ def run_evaluation(
         raise ValueError(f"no questions in split {args.split}")
     configs = []
     depth = max(args.k, suite.depth)
-    for name, options in _configs(args):
+    reranked = args.rerank and retriever.reranker is not None
+    for name, options in _configs(args, reranked):
         log(f"Evaluating {name} on {len(questions)} {args.split} questions ({suite.name})…")
         batches = retriever.search_batch([q.text for q in questions], depth, options=options)
         results = [_score(q, [h.clause_id for h in hits], suite) for q, hits in zip(questions, batches, strict=True)]
         configs.append(ConfigResult(name, options, results, _aggregate(results)))
     log("Measuring answers and refusals…")
-    answering, samples = _answering(retriever, settings, gold, args.split)
+    answering, samples = _answering(retriever, settings, gold, args.split, reranked)
     calibration: dict[str, Any] = {}
     if args.calibrate:
         calibration = {"similarity": calibrate_thresholds(samples), "model": fit_answerability(samples)}
@@ -379,7 +420,7 @@ def run_evaluation(
     report = EvalReport(
         args,
         configs,
-        _latency(retriever, questions),
+        _latency(retriever, settings, questions, reranked),
         _index_stats(retriever),
         dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         answering,
@@ -397,8 +438,6 @@ def evaluate(
 ) -> list[EvalReport]:
     """Run the evaluation of one suite or of all (``args.suite == "all"``); with ``calibrate`` and
     ``write_tuning``, write a tuning file calibrated on every suite's questions together."""
-    import dataclasses
-
     settings = settings or Settings.load()
     names = list(SUITES) if args.suite == "all" else [args.suite]
 
@@ -411,10 +450,14 @@ def evaluate(
         from assistant.tuning import Tuning
 
         samples = [s for r in reports for s in r.samples]
-        similarity = calibrate_thresholds(samples)
-        tuning = Tuning.load(settings.tuning).replace(
-            min_similarity={lang: c["threshold"] for lang, c in similarity.items()},
-            answerability=fit_answerability(samples),
+        current = Tuning.load(settings.tuning)
+        # A reranked evaluation refits the model of reranked answers and keeps the first stage's
+        # model and similarity thresholds (which its samples, taken after reranking, do not measure).
+        reranked = any("rerank" in s for s in samples)
+        similarity = {} if reranked else calibrate_thresholds(samples)
+        tuning = current.replace(
+            min_similarity={**current.min_similarity, **{lang: c["threshold"] for lang, c in similarity.items()}},
+            answerability={**current.answerability, **fit_answerability(samples)},
         )
         write_text(args.write_tuning, tuning.to_toml())
         # The signals it was fitted on, to refit without re-running the evaluation.
@@ -494,6 +537,9 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
     a = report.args
     main = report.main
     modes = [n for n in (f"{m}{s}" for m in a.modes for s in ("", WITH_TRANSLATIONS))]
+    if any(c.name == RERANK for c in report.configs):
+        modes = [RERANK, *modes]
+    label = "rerank (hybrid + reranker)" if main.name == RERANK else "hybrid"
     ablation = [c.name for c in report.configs if _is_ablation(c.name)]
     docs = sorted(k for k in main.metrics if k.startswith("doc:"))
     kinds = sorted(k for k in main.metrics if k.startswith("kind:"))
@@ -520,13 +566,15 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
         "",
         "## Ablation (one feature switched: − off, + on)",
         "",
-        _markdown_table(_by_language_table(report, ["hybrid", *ablation])),
+        _markdown_table(_by_language_table(report, [main.name, *ablation])),
         "",
-        "## Hybrid, all metrics",
+        f"## {label.capitalize()}, all metrics",
         "",
-        _markdown_table([r for r in summary_table(report) if r[0].startswith("hybrid [") or r[0] == "configuration"]),
+        _markdown_table(
+            [r for r in summary_table(report) if r[0].startswith(f"{main.name} [") or r[0] == "configuration"]
+        ),
         "",
-        "## Hybrid by document and by question kind",
+        f"## {label.capitalize()} by document and by question kind",
         "",
         _markdown_table(
             [["group", "questions", *METRIC_KEYS]]
@@ -536,7 +584,7 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
             ]
         ),
         "",
-        '## Answering: "no relevant clause found" (hybrid, extractive answers)',
+        f'## Answering: "no relevant clause found" ({label}, extractive answers)',
         "",
         "A gold question refused is a wrong refusal; an out-of-corpus question answered is a false answer "
         "(near-miss: on a document's topic, but no document states the answer; far-off: nothing in the corpus is "
@@ -580,7 +628,10 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
             ]
         ),
         "",
-        "## Latency per stage (hybrid, one question at a time, warm)",
+        "## Latency per stage (one question at a time, as if asked for the first time; warm model)",
+        "",
+        "A search is k = 10 without the reranker; `(reranked)`: the same search with it; `ask`: a whole answer "
+        "(k = 5, reranked, evidence sentences chosen).",
         "",
         _markdown_table(
             [["stage", "p50 ms", "p95 ms"]]
@@ -590,7 +641,7 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
     ]
     for name in plot_names:
         parts += [f"![{name}]({name})", ""]
-    parts += ["## Per question (hybrid), worst first", "", _markdown_table(_per_question_rows(main)), ""]
+    parts += [f"## Per question ({label}), worst first", "", _markdown_table(_per_question_rows(main)), ""]
     return "\n".join(parts)
 
 
@@ -613,7 +664,8 @@ def _plots(report: EvalReport, out: Path, name: str) -> list[str]:
 
     ks = list(range(1, 11))
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for cname, style in (("hybrid", "-"), (f"hybrid{WITH_TRANSLATIONS}", "--"), ("dense", ":"), ("bm25", "-.")):
+    styles = ((RERANK, ".-"), ("hybrid", "-"), (f"hybrid{WITH_TRANSLATIONS}", "--"), ("dense", ":"), ("bm25", "-."))
+    for cname, style in styles:
         c = next((c for c in report.configs if c.name == cname), None)
         if c is None:
             continue
@@ -710,8 +762,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="report folder (default: eval/reports)")
     parser.add_argument("--no-ablation", action="store_true", help="skip the per-feature ablation")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    parser.add_argument("--min-recall5", type=float, help="exit 1 if hybrid Recall@5 is below this")
-    parser.add_argument("--min-mrr", type=float, help="exit 1 if hybrid MRR@10 is below this")
+    parser.add_argument("--no-rerank", action="store_true", help="skip the reranker configuration")
+    parser.add_argument(
+        "--min-recall5", type=float, help="exit 1 if the main configuration's Recall@5 (rerank, else hybrid) is below"
+    )
+    parser.add_argument("--min-mrr", type=float, help="exit 1 if the main configuration's MRR@10 is below this")
     parser.add_argument("--calibrate", action="store_true", help="calibrate the 'not found' decision (use on dev)")
     parser.add_argument(
         "--write-tuning", type=Path, metavar="FILE", help="with --calibrate: write a tuning file with the calibration"
@@ -719,9 +774,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", choices=(*SUITES, "all"), default="builtin", help="gold set (default: builtin)")
     parser.add_argument(
         "--subset",
-        choices=("full", "ci"),
+        choices=("full", "all", "ci"),
         default="full",
-        help="library suite: with the 200 distractors, or judged documents only",
+        help="library suite: with the 200 distractors (full), among every library document (all), "
+        "or judged documents only (ci)",
     )
     parser.add_argument("--library-dir", type=Path, default=DEFAULT_LIBRARY, help="the shared library (library suite)")
 
@@ -745,11 +801,13 @@ def args_from(ns: argparse.Namespace) -> EvalArgs:
         subset=ns.subset,
         library_dir=ns.library_dir,
         write_tuning=ns.write_tuning,
+        rerank=not ns.no_rerank,
     )
 
 
 def print_summary(report: EvalReport) -> None:
     modes = [f"{m}{s}" for m in report.args.modes for s in ("", WITH_TRANSLATIONS)]
+    modes = [c.name for c in report.configs if c.name == RERANK] + modes
     print(_text_table(_by_language_table(report, modes)))
     if any(_is_ablation(c.name) for c in report.configs):
         print()

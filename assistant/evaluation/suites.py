@@ -4,8 +4,9 @@
 * ``library`` (``eval/library/``): 44 real laws and regulations from the shared library, split by
   document into ``dev`` and ``test``, judged per article (a hit on the article or one of its items
   counts), indexed together with the built-in documents and 200 other library documents as
-  distractors (``distractors.tsv``; they come from the library folder). The ``ci`` subset indexes
-  only the judged documents, which the repository carries (``eval/library/docs/``).
+  distractors (``distractors.tsv``; they come from the library folder). The ``all`` subset indexes
+  every document of the library instead (what a user who imports it gets: about 3,400 laws); the
+  ``ci`` subset only the judged documents, which the repository carries (``eval/library/docs/``).
 
 Each suite's corpus and index live under ``<data_dir>/eval/<suite>-<subset>/``, built by the same
 ``assistant add`` / ``assistant index`` path a user's documents take.
@@ -89,16 +90,19 @@ def _assemble_library(
             shutil.copyfile(f, corpus / f.name)
     rows = [line.split("\t") for line in (folder / "documents.tsv").read_text(encoding="utf-8").splitlines()[1:]]
     files = [(folder / "docs" / f"{r[0]}.md", r[0]) for r in rows]
-    if subset == "full":
+    if subset in ("full", "all"):
         if not library.is_dir():
             raise CorpusError(
                 f"the library suite's distractors come from {library}, which does not exist; pass --library-dir, "
                 "or evaluate the ci subset (--subset ci)"
             )
-        distractors = (folder / "distractors.tsv").read_text(encoding="utf-8").splitlines()[1:]
-        files += [(library / rel, None) for rel in distractors if rel.strip()]
+        if subset == "full":
+            distractors = (folder / "distractors.tsv").read_text(encoding="utf-8").splitlines()[1:]
+            files += [(library / rel, None) for rel in distractors if rel.strip()]
+        else:  # every library document (copies of the judged ones are skipped as duplicates)
+            files += [(p, None) for p in sorted(library.rglob("*.md"))]
     elif subset != "ci":
-        raise CorpusError(f"unknown subset {subset!r}; use full or ci")
+        raise CorpusError(f"unknown subset {subset!r}; use full, all or ci")
     known = {p.stem for p in corpus.glob("*.txt")}
     todo = [(path, doc_id) for path, doc_id in files if doc_id is None or doc_id not in known]
     if todo:

@@ -156,6 +156,12 @@ class SearchRequest(BaseModel):
     k: K = 5
     doc_ids: DocIds = None
     mode: Mode = "hybrid"
+    rerank: bool | None = Field(
+        default=None,
+        strict=True,
+        description="Reorder the top clauses with the reranker (slower, better order); default: the server's "
+        "`rerank_search` setting (off).",
+    )
 
     check_query = field_validator("query", mode="before")(_checked_query)
 
@@ -191,6 +197,9 @@ class HitOut(BaseModel):
     similarity: float = Field(description="Best cosine similarity between the question and the clause.")
     scores: dict[str, float] = Field(description="Each channel's standardised score (`dense`, `bm25`, …).")
     reference: bool = Field(description="True if the question named this clause (`第十一条`, `clause 11`).")
+    rerank: float | None = Field(
+        description="The reranker's logit (above 0: more likely than not to answer), or null when not reranked."
+    )
     doc_meta: dict[str, Any] = Field(description="The document's other metadata (`title_en`, `short_title`…).")
 
 
@@ -227,6 +236,11 @@ class AskRequest(BaseModel):
         default=False,
         strict=True,
         description="Let the configured language model write the answer (extractive when none is configured).",
+    )
+    rerank: bool = Field(
+        default=True,
+        strict=True,
+        description="Let the reranker order the clauses and decide whether any answers (on by default).",
     )
 
     check_question = field_validator("question", mode="before")(_checked_query)
@@ -430,7 +444,9 @@ def _add_routes(app: FastAPI, service: Service) -> None:
     def search(request: SearchRequest) -> dict[str, Any]:
         """The `k` clauses that best answer `query`, best first, each with its heading path, text,
         document metadata and (where the corpus has one) English translation."""
-        hits = service.search(request.query, request.k, doc_ids=request.doc_ids, mode=request.mode)
+        hits = service.search(
+            request.query, request.k, doc_ids=request.doc_ids, mode=request.mode, rerank=request.rerank
+        )
         return {"query": request.query, "hits": [h.to_dict() for h in hits]}
 
     @app.post(
@@ -456,6 +472,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
                 mode=request.mode,
                 history=request.history,
                 generative=request.generative,
+                rerank=request.rerank,
             )
         except AssistantError:
             raise

@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?", help="the question (Chinese or English)")
     _query_options(p)
     p.add_argument("--no-translations", action="store_true", help="ignore parallel English text in the corpus")
+    p.add_argument(
+        "--rerank",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="reorder the top clauses with the reranker (default: the rerank_search setting, off)",
+    )
 
     p = sub.add_parser("ask", help="answer a question with cited clauses (as the chat does)")
     p.add_argument("question", help="the question (Chinese or English)")
@@ -86,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--history", action="append", default=[], metavar="QUESTION", help="an earlier question (repeatable)"
     )
     p.add_argument("--generative", action="store_true", help="let the configured LLM write the answer")
+    p.add_argument("--no-rerank", action="store_true", help="answer from the first stage alone (no reranker)")
 
     p = sub.add_parser("show", help="print one clause by id, e.g. cbirc-2023-shandong:四.十一")
     p.add_argument("clause_id")
@@ -187,7 +194,9 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     translations = False if args.no_translations else None
 
     def run(question: str) -> list[Any]:
-        return service.search(question, args.k, doc_ids=args.docs, mode=args.mode, translations=translations)
+        return service.search(
+            question, args.k, doc_ids=args.docs, mode=args.mode, translations=translations, rerank=args.rerank
+        )
 
     if args.question is not None:
         hits = run(args.question)
@@ -219,7 +228,13 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
     validate_query(args.question, what="question")  # fail before loading the model
     answer = _service(settings).ask(
-        args.question, k=args.k, doc_ids=args.docs, mode=args.mode, history=args.history, generative=args.generative
+        args.question,
+        k=args.k,
+        doc_ids=args.docs,
+        mode=args.mode,
+        history=args.history,
+        generative=args.generative,
+        rerank=not args.no_rerank,
     )
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -255,7 +270,8 @@ def print_hits(hits: Sequence[Any]) -> None:
     if not hits:
         print("No results.")
     for h in hits:
-        print(f"{h.rank}. {h.clause_id}   score {h.score:.4f}  similarity {h.similarity:.3f}")
+        reranked = f"  rerank {h.rerank:+.2f}" if h.rerank is not None else ""
+        print(f"{h.rank}. {h.clause_id}   score {h.score:.4f}  similarity {h.similarity:.3f}{reranked}")
         print(f"   {h.heading}")
         print(f"   {shorten(h.title, 50)} · {h.issuer} · {h.date}")
         print(f"   {shorten(h.text, 110)}")

@@ -59,6 +59,8 @@ def hit_to_document(hit: Hit) -> Document:
         metadata["translation"] = hit.translation
     if hit.heading_en:
         metadata["heading_en"] = hit.heading_en
+    if hit.rerank is not None:
+        metadata["rerank"] = hit.rerank
     return Document(page_content=hit.text, metadata=metadata, id=hit.clause_id)
 
 
@@ -88,6 +90,7 @@ class ClauseRetriever(BaseRetriever):
         k: How many clauses to return.
         doc_ids: Only search these documents (``None``: all).
         mode: ``hybrid``, ``dense`` or ``bm25``.
+        rerank: Reorder the top clauses with the reranker (slower; the metadata then has ``rerank``).
 
     Example:
         >>> from assistant.interfaces.langchain import ClauseRetriever
@@ -100,6 +103,7 @@ class ClauseRetriever(BaseRetriever):
     k: int = Field(default=5, ge=1)
     doc_ids: list[str] | None = None
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    rerank: bool = False
 
     @classmethod
     def load(
@@ -116,7 +120,7 @@ class ClauseRetriever(BaseRetriever):
             index_dir: The index folder (default: from the settings).
             settings: Settings to use (default: :meth:`Settings.load`).
             embedder: An already loaded embedder to reuse.
-            **fields: ``k``, ``doc_ids``, ``mode``, or any ``BaseRetriever`` field (``tags``…).
+            **fields: ``k``, ``doc_ids``, ``mode``, ``rerank``, or any ``BaseRetriever`` field (``tags``…).
 
         Raises:
             IndexNotFoundError, StaleIndexError, ModelMismatchError: As :meth:`Retriever.load`.
@@ -129,7 +133,7 @@ class ClauseRetriever(BaseRetriever):
         return cls.load(settings=settings, embedder=embedder, **fields)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        hits = self.retriever.search(query, self.k, doc_ids=self.doc_ids, mode=self.mode)
+        hits = self.retriever.search(query, self.k, doc_ids=self.doc_ids, mode=self.mode, rerank=self.rerank)
         return [hit_to_document(h) for h in hits]
 
 

@@ -41,6 +41,7 @@ class SearchOptions:
         scope: Favour the documents a question names by place or issuer ("the Shandong opinion").
         titles: Favour the documents a question names by title ("信托法第二十条", "under the Trust Law").
         language_weights: Language-aware fusion weights (off: every channel weighs the same).
+        rerank: Reorder the top clauses with the reranker (the second stage), where one is loaded.
     """
 
     mode: str = "hybrid"
@@ -52,6 +53,7 @@ class SearchOptions:
     scope: bool = True
     titles: bool = True
     language_weights: bool = True
+    rerank: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from assistant.embedding import Embedder, load_embedder, model_id
+from assistant.embedding.cross import PairScorer, load_reranker
 from assistant.errors import (
     ClauseNotFoundError,
     CorpusError,
@@ -41,6 +42,7 @@ from assistant.errors import (
 from assistant.retrieval.channels import CHANNELS, ChannelInput, query_texts
 from assistant.retrieval.fusion import add_bonus, channel_weights, fuse, union
 from assistant.retrieval.query import ParsedQuery, SearchOptions, parse_query, validate_query
+from assistant.retrieval.rerank import rerank
 from assistant.retrieval.titles import TitleIndex
 from assistant.settings import Settings
 from assistant.store import Store, Where, open_store
@@ -70,8 +72,9 @@ def open_retriever(settings: Settings, *, log: Callable[[str], None] | None = No
 
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     embedder = load_embedder(settings)
+    reranker = load_reranker(settings)  # at start-up, not on the first question (its export takes a while)
     try:
-        return Retriever.load(settings=settings, embedder=embedder)
+        return Retriever.load(settings=settings, embedder=embedder, reranker=reranker)
     except (IndexNotFoundError, StaleIndexError) as exc:
         log(f"{str(exc).split(';')[0]}; building it now…")
     try:
@@ -79,8 +82,8 @@ def open_retriever(settings: Settings, *, log: Callable[[str], None] | None = No
     except CorpusError as exc:
         # A document that cannot be indexed must not keep the service down: serve what is indexed.
         log(f"warning: {exc}; serving the index without it (fix or remove it, then run `assistant index`)")
-        return Retriever.load(settings=settings, embedder=embedder, check_stale=False)
-    return Retriever.load(settings=settings, embedder=embedder)
+        return Retriever.load(settings=settings, embedder=embedder, check_stale=False, reranker=reranker)
+    return Retriever.load(settings=settings, embedder=embedder, reranker=reranker)
 
 
 class Retriever:
@@ -92,6 +95,9 @@ class Retriever:
         termbase: English → Chinese terms (default: the bundled one).
         options: Default search options.
         tuning: Weights, bonuses and candidate depth (default: the bundled tuning file).
+        settings: The settings it was loaded with (the reranker is loaded from them on first use).
+        reranker: The second stage (default: the settings' ``reranker``, loaded when a search first
+            asks to rerank; none without settings).
     """
 
     def __init__(
@@ -102,6 +108,7 @@ class Retriever:
         options: SearchOptions | None = None,
         tuning: Tuning | None = None,
         settings: Settings | None = None,
+        reranker: PairScorer | None = None,
     ) -> None:
         self.store = store
         self.index = store.reader
@@ -118,6 +125,9 @@ class Retriever:
         self.titles = TitleIndex({d: doc.title for d, doc in self.index.documents.items()})
         self._lock = threading.Lock()  # guards the query-vector cache only
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._reranker = reranker
+        self._reranker_loaded = reranker is not None or settings is None
+        self._reranker_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -129,8 +139,9 @@ class Retriever:
         embedder: Embedder | None = None,
         check_stale: bool = True,
         tuning: Tuning | None = None,
+        reranker: PairScorer | None = None,
     ) -> Retriever:
-        """Load the index and its embedding model.
+        """Load the index and its embedding model (the reranker is loaded when first used).
 
         Args:
             index_dir: The index folder (default: ``ASSISTANT_INDEX_DIR`` or ``index/``).
@@ -139,6 +150,7 @@ class Retriever:
             embedder: An already loaded embedder to reuse.
             check_stale: Refuse an index older than the corpus folder's documents.
             tuning: The tuned numbers (default: the settings' tuning file, or the bundled one).
+            reranker: An already loaded reranker to reuse (default: the settings' ``reranker``).
 
         Raises:
             IndexNotFoundError: There is no index (build it with ``assistant index``).
@@ -161,7 +173,8 @@ class Retriever:
                 )
         embedder = embedder or load_embedder(settings)
         termbase = settings_termbase(settings)
-        return cls(store, embedder, termbase, SearchOptions(translations=settings.use_translations), tuning, settings)
+        options = SearchOptions(translations=settings.use_translations, rerank=settings.rerank_search)
+        return cls(store, embedder, termbase, options, tuning, settings, reranker)
 
     def reloaded(self, settings: Settings | None = None) -> Retriever:
         """A new retriever over the current index (after documents were added or removed), sharing
@@ -170,7 +183,9 @@ class Retriever:
         store = open_store(
             settings.index_dir, store=settings.store, tuning=self.tuning, expect_model=self.embedder.model_id
         )
-        return Retriever(store, self.embedder, self.termbase, self.options, self.tuning, settings)
+        return Retriever(
+            store, self.embedder, self.termbase, self.options, self.tuning, settings, reranker=self.loaded_reranker()
+        )
 
     # -- public API -------------------------------------------------------------------------
 
@@ -266,6 +281,21 @@ class Retriever:
                 hit.translation_pairs = [p for r in records for p in (r.translation_pairs or [])]
         return hit
 
+    @property
+    def reranker(self) -> PairScorer | None:
+        """The second stage, loaded on first use (``None`` when the settings switch it off)."""
+        with self._reranker_lock:
+            if not self._reranker_loaded:
+                assert self.settings is not None
+                self._reranker = load_reranker(self.settings)
+                self._reranker_loaded = True
+            return self._reranker
+
+    def loaded_reranker(self) -> PairScorer | None:
+        """The reranker if it was loaded already (a reload keeps it), without loading it."""
+        with self._reranker_lock:
+            return self._reranker if self._reranker_loaded else None
+
     def parse_query(self, text: str, opts: SearchOptions | None = None) -> ParsedQuery:
         """How a question is understood: normalised form, language, clause references, Chinese terms."""
         return parse_query(validate_query(text), self.termbase, self.scope, opts or self.options)
@@ -339,8 +369,15 @@ class Retriever:
                 fused[np.isin(key_docs, list(titled))] += self.tuning.title_bonus * total
         cross = q.language == "en" and opts.translations  # the views the dense channel searched
         views = Where(views=frozenset({"text", "translation"} if cross else {"text"}))
-        hits = self._hits(keys, fused, parts, named, vectors.get("question"), k, views)
+        scorer = self.reranker if opts.rerank else None
+        depth = self.tuning.rerank_depth if scorer is not None else 0
+        hits = self._hits(keys, fused, parts, named, vectors.get("question"), max(k, depth), views)
         timings["fusion"] += time.perf_counter() - t
+        if scorer is not None:
+            t = time.perf_counter()
+            weight = self.tuning.rerank_first_stage_weight
+            hits = rerank(q.text, hits, scorer, depth=depth, first_stage_weight=weight)[:k]
+            timings["rerank"] = timings.get("rerank", 0.0) + time.perf_counter() - t
         return hits
 
     def _titled_documents(self, q: ParsedQuery, opts: SearchOptions, allowed: frozenset[str] | None) -> set[str]:

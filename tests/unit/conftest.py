@@ -37,6 +37,7 @@ def stub_settings_for(root: Path, **overrides):
         "model": STUB_MODEL,
         "embedding_backend": "torch",
         "store": "faiss",
+        "reranker": "none",
         **overrides,
     }
     return Settings.load(**values)
@@ -65,17 +66,20 @@ def stub_tuning():
 
 @pytest.fixture(scope="session", autouse=True)
 def no_real_model() -> Iterator[None]:
-    """Loading the bundled (or any) real embedding model fails a unit test."""
+    """Loading the bundled (or any) real embedding model, or the real reranker, fails a unit test."""
 
     def refuse(*args, **kwargs):
         raise AssertionError("the unit tier must not load a real embedding model")
 
+    import assistant.embedding.cross as cross
     import assistant.embedding.onnx as onnx
     import assistant.embedding.sentence as sentence
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sentence, "_load", refuse)
         mp.setattr(onnx.OnnxEmbedder, "bundled", classmethod(refuse))
+        mp.setattr(cross, "load_trained", refuse)
+        mp.setattr(cross, "export_int8", refuse)
         yield
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.embedding.stub import KeywordEmbedder
+from assistant.embedding.stub import KeywordEmbedder, KeywordPairScorer
 from assistant.interfaces.cli import _COMMANDS, app_main, build_parser, main
 from tests.conftest import YELLOW_RIVER
 from tests.unit.conftest import STUB_MODEL, stub_tuning
@@ -21,7 +21,7 @@ COMMANDS = {"index", "search", "ask", "show", "add", "remove", "translate", "lis
 
 @pytest.fixture
 def stub_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The CLI loads the stand-in embedder, with answer thresholds for it (a tuning file)."""
+    """The CLI loads the stand-in embedder and reranker, with answer thresholds for them (a tuning file)."""
     import assistant.indexing
     import assistant.retrieval.retriever
 
@@ -30,6 +30,7 @@ def stub_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         return KeywordEmbedder()
 
     monkeypatch.setattr(assistant.retrieval.retriever, "load_embedder", load)
+    monkeypatch.setattr(assistant.retrieval.retriever, "load_reranker", lambda settings: KeywordPairScorer())
     monkeypatch.setattr(assistant.indexing, "load_embedder", load)
     tuning = tmp_path / "tuning.toml"
     tuning.write_text(stub_tuning().to_toml(), encoding="utf-8")

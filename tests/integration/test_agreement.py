@@ -1,0 +1,88 @@
+"""The same answers on every CPU: int8 (the default, ONNX Runtime) against float32 (PyTorch) on both
+gold sets, embedder and reranker alike.
+
+ONNX Runtime's int8 kernels differ between CPU families (AMX, AVX-512 VNNI, AVX2), and so do the
+vectors and logits they produce, by far less than int8 differs from float32. If the default
+configuration's figures and refusal decisions hold between int8 and float32, they hold between two
+int8 machines; and the refusal decisions other tests assert must sit further from the threshold
+than the two backends ever differ (:data:`tests.conftest.DECISION_MARGIN`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.evaluation.metrics import mrr_at, recall_at
+from tests.conftest import CORPUS, DECISION_MARGIN, EVAL, decision_margin
+
+pytestmark = pytest.mark.slow
+
+
+def _run(settings, suite, questions):
+    """Per question: its ranked units (default configuration) and its refusal decision and score."""
+    from assistant.answering import Answerer
+    from assistant.indexing import update_index
+    from assistant.retrieval import Retriever
+
+    update_index(settings, progress=False, log=lambda _: None)
+    retriever = Retriever.load(settings=settings)
+    answerer = Answerer(retriever, settings)
+    ranked = retriever.search_batch([q.text for q in questions], suite.depth, rerank=True)
+    top5 = retriever.search_batch([q.text for q in questions], 5, rerank=True)
+    out = []
+    for q, hits, five in zip(questions, ranked, top5, strict=True):
+        units = list(dict.fromkeys(suite.unit(h.clause_id) for h in hits))[:10]
+        cited, signals = answerer.relevant_hits(five, q.language, query=q.text)
+        z = decision_margin(signals) if "p_answerable" in signals else 0.0
+        out.append((units, bool(cited), z))
+    return out
+
+
+@pytest.fixture(scope="module", params=["builtin", "library"])
+def backends(request, tmp_path_factory, cache_dir):
+    from assistant.evaluation.gold import load_gold
+    from assistant.evaluation.suites import DEFAULT_LIBRARY, SUITES
+    from assistant.settings import Settings
+
+    suite = SUITES[request.param]
+    root: Path = tmp_path_factory.mktemp(f"agree-{suite.name}")
+    shutil.copytree(CORPUS, root / "corpus")
+    base = Settings.load(
+        corpus_dir=root / "corpus",
+        index_dir=root / "index",
+        cache_dir=cache_dir,
+        data_dir=root / "data",
+        eval_dir=EVAL,
+    )
+    int8 = suite.settings(base, "ci", DEFAULT_LIBRARY, lambda _: None)
+    fp32 = int8.replace(embedding_backend="torch", index_dir=Path(int8.index_dir).with_name("index-fp32"))
+    questions = load_gold(suite.folder).questions("test", in_corpus=None)
+    return questions, _run(int8, suite, questions), _run(fp32, suite, questions)
+
+
+def test_figures_agree_within_a_hundredth(backends) -> None:
+    questions, int8, fp32 = backends
+    for lang in ("zh", "en"):
+        idx = [i for i, q in enumerate(questions) if q.language == lang and q.in_corpus]
+        for metric in (lambda r, q: recall_at(r, q.relevant, 5), lambda r, q: mrr_at(r, q.relevant, 10)):
+            a = np.mean([metric(int8[i][0], questions[i]) for i in idx])
+            b = np.mean([metric(fp32[i][0], questions[i]) for i in idx])
+            assert abs(a - b) <= 0.01, (lang, a, b)
+
+
+def test_refusal_decisions_agree(backends) -> None:
+    questions, int8, fp32 = backends
+    same = sum(a[1] == b[1] for a, b in zip(int8, fp32, strict=True))
+    assert same >= 0.99 * len(questions), f"{len(questions) - same} of {len(questions)} decisions differ"
+
+
+def test_decision_scores_move_less_than_the_margin_tests_keep(backends) -> None:
+    """The margin the other tests demand of a refusal (or an answer) is larger than what the backends
+    change in the decision's score (logit of p_answerable minus the threshold's), for 99 % of questions."""
+    _, int8, fp32 = backends
+    moved = np.abs([a[2] - b[2] for a, b in zip(int8, fp32, strict=True)])
+    assert float(np.percentile(moved, 99)) < DECISION_MARGIN, sorted(moved)[-5:]
