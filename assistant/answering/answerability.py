@@ -101,7 +101,7 @@ class Answerability:
             signals["threshold"] = float(model.get("threshold", 0.5))
             return signals["p_answerable"] >= signals["threshold"], signals
         if reranked:
-            signals["p_answerable"] = probability(signals["rerank"])
+            signals["p_answerable"], signals["threshold"] = probability(signals["rerank"]), 0.5
             return signals["p_answerable"] >= 0.5, signals
         similarity = hits[0].similarity
         return not (similarity and similarity < self.min_similarity[language]), signals

@@ -156,3 +156,12 @@ def test_langchain_retriever_reranks_when_asked(reranking) -> None:
     docs = ClauseRetriever(retriever=reranking, k=2, rerank=True).invoke("绿色金融")
     assert all("rerank" in d.metadata for d in docs)
     assert all("rerank" not in d.metadata for d in ClauseRetriever(retriever=reranking, k=2).invoke("绿色金融"))
+
+
+def test_the_source_panel_explains_a_reranked_refusal(reranking, stub_settings) -> None:
+    from assistant.interfaces.ui.render import sources_html
+
+    miss = Answerer(reranking, stub_settings).answer("巴塞尔协议三的杠杆率要求是多少")
+    panel = sources_html(miss, 1, {"zh": 0.3, "en": 0.0})
+    assert "相关度" in panel and "低于阈值 0.50" in panel and "最高相似度" not in panel
+    assert "reranker " in panel  # the other retrieved clauses show the reranker's probability

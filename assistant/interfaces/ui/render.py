@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from assistant.answering import NOT_FOUND, clause_label
+from assistant.retrieval.rerank import probability
 from assistant.settings import MAX_QUERY_CHARS
 from assistant.text.english import english_heading
 from assistant.text.normalize import detect_language, shorten
@@ -181,6 +182,8 @@ def answer_html(answer: Answer) -> str:
 
 def _scores(hit: Hit) -> str:
     parts = [f"rank {hit.rank}", f"score {hit.score:.2f}", f"similarity {hit.similarity:.3f}"]
+    if hit.rerank is not None:
+        parts.append(f"reranker {probability(hit.rerank):.2f}")
     if hit.matched != "text":
         parts.append(f"matched {hit.matched}")
     if hit.reference:
@@ -230,7 +233,16 @@ def sources_html(answer: Answer, turn: int, thresholds: dict[str, float] | None 
         parts.append(f'<p class="src-note">{esc(label)}: “{esc(shorten(answer.query, 200))}”</p>')
     if not answer.found:
         parts.append(f'<div class="src-empty">{esc(NOT_FOUND[answer.language])}')
-        if thresholds and answer.hits:
+        signals = answer.answerability
+        if "p_answerable" in signals and "threshold" in signals:
+            p, limit = signals["p_answerable"], signals["threshold"]
+            note = (
+                f"相关度 {p:.2f}，低于阈值 {limit:.2f}。"
+                if answer.language == "zh"
+                else f"Relevance {p:.2f}, below the threshold {limit:.2f}."
+            )
+            parts.append(f"<br><small>{esc(note)}</small>")
+        elif thresholds and answer.hits:
             best = max(h.similarity for h in answer.hits)
             limit = thresholds[answer.language]
             note = (
