@@ -770,13 +770,7 @@ def print_summary(report: EvalReport) -> None:
 
 
 def run_command(ns: argparse.Namespace, settings: Settings) -> int:
-    """Evaluate as the options of :func:`add_arguments` ask, print the summaries, and return the exit
-    status: 1 if a report misses a ``--min-*`` bar (``assistant eval`` and ``python -m
-    assistant.evaluation.runner``).
-
-    Raises:
-        InvalidQueryError: The options are inconsistent (``--k`` below 10).
-    """
+    """``assistant eval``: evaluate, print the summaries; 1 if a report misses a ``--min-*`` bar."""
     try:
         eval_args = args_from(ns)
     except ValueError as exc:
@@ -791,13 +785,11 @@ def run_command(ns: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m assistant.evaluation.runner …``: the same as ``assistant eval …`` (settings from
-    ``assistant.toml`` and the environment)."""
+    """``python -m assistant.evaluation.runner …``: ``assistant eval …`` with the configured settings."""
     parser = argparse.ArgumentParser(prog="python -m assistant.evaluation.runner", description="Evaluate retrieval.")
     add_arguments(parser)
-    ns = parser.parse_args(argv)
     try:
-        return run_command(ns, Settings.load())
+        return run_command(parser.parse_args(argv), Settings.load())
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
