@@ -17,7 +17,8 @@ import assistant
 
 ROOT = Path(assistant.__file__).parent
 
-#: Bottom first. A module belongs to the longest prefix listed; every module must belong to one.
+#: Bottom first. A module belongs to the longest prefix listed (``assistant`` itself: the package's
+#: ``__init__`` only); every module must belong to one.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "foundation",
@@ -97,7 +98,8 @@ def layer_of(module: str) -> int:
     best, rank = -1, -1
     for i, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+            below = module.startswith(prefix + ".") and prefix != "assistant"
+            if (module == prefix or below) and len(prefix) > best:
                 best, rank = len(prefix), i
     return rank
 
