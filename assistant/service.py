@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hmac
+import ipaddress
 import shutil
 import sys
 import tempfile
@@ -53,6 +54,21 @@ class Limits:
 LIMITS = Limits()
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` serves this machine only (the service takes writes without a token there).
+
+    Example:
+        >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+        (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Upload:
     """A file to add: its name as sent, and where to read it (a path, or an open binary file)."""
@@ -77,8 +93,6 @@ class Service:
 
     def expose(self, host: str) -> None:
         """Note the address the service is bound to: beyond loopback, writes need the API token."""
-        from assistant.interfaces.serving import is_loopback
-
         self.exposed = not is_loopback(host)
 
     @property

@@ -188,7 +188,7 @@ class Answerer:
     def _cite(self, query: str, hits: list[Hit]) -> list[Citation]:
         parsed = self.retriever.parse_query(query)
         qvec = self.retriever.query_vectors([parsed.normalized])[0]
-        words = set(tokenize(parsed.normalized)) | {t for term in parsed.zh_terms for t in tokenize(term)}
+        words = set(parsed.tokens) | set(parsed.term_tokens)
         return [Citation(n, hit, self._evidence(hit, qvec, words)) for n, hit in enumerate(hits, 1)]
 
     def _evidence(self, hit: Hit, qvec: np.ndarray, words: set[str]) -> list[Evidence]:

@@ -16,11 +16,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from assistant.embedding.ids import model_id
 from assistant.settings import BUNDLED_MODEL, BUNDLED_MODELS, Settings
 
 BACKENDS = ("onnx-int8", "torch")
@@ -36,15 +36,6 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def embed_passages(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
-
-
-def model_id(model: str, backend: str = "torch") -> str:
-    """The id an index records: the model (a local folder by its absolute path), and for the
-    bundled models the runtime, since int8 and float32 vectors differ slightly."""
-    if model in BUNDLED_MODELS:
-        return model if backend == "torch" else f"{model}@{backend}"
-    path = Path(model).expanduser()
-    return str(path.resolve()) if path.exists() else model
 
 
 def load_embedder(settings: Settings) -> Embedder:

@@ -138,8 +138,8 @@ class OnnxEmbedder:
 
     @classmethod
     def bundled(cls, model: str = BUNDLED_MODEL, *, cache_dir: str | os.PathLike[str] | None = None) -> OnnxEmbedder:
-        from assistant.embedding import model_id
         from assistant.embedding.bundled import ensure_bundled_model
+        from assistant.embedding.ids import model_id
 
         folder = ensure_bundled_model(cache_dir, adapter=model != BUNDLED_MODEL)
         return cls(folder, model_id(model, "onnx-int8"))

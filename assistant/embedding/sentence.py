@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.embedding import model_id
+from assistant.embedding.ids import model_id
 from assistant.errors import ModelError
 from assistant.settings import BUNDLED_MODEL, BUNDLED_MODELS, Settings
 

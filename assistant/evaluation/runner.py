@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError, InvalidQueryError
 from assistant.evaluation.gold import GoldSet, Question, load_gold
 from assistant.evaluation.metrics import first_relevant_rank, mrr_at, ndcg_at, percentile, recall_at
 from assistant.evaluation.suites import DEFAULT_LIBRARY, SUITES, Suite
@@ -826,11 +827,30 @@ def print_summary(report: EvalReport) -> None:
         print(f"wrote {path}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m assistant.evaluation.runner …``: the same as ``assistant eval …``."""
-    from assistant.interfaces.cli import main as cli_main
+def run_command(ns: argparse.Namespace, settings: Settings) -> int:
+    """``assistant eval``: evaluate, print the summaries; 1 if a report misses a ``--min-*`` bar."""
+    try:
+        eval_args = args_from(ns)
+    except ValueError as exc:
+        raise InvalidQueryError(str(exc)) from exc
+    reports = evaluate(eval_args, settings)
+    for report in reports:
+        print_summary(report)
+    failures = [f for report in reports for f in report.failures()]
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
-    return cli_main(["eval", *(sys.argv[1:] if argv is None else argv)])
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m assistant.evaluation.runner …``: ``assistant eval …`` with the configured settings."""
+    parser = argparse.ArgumentParser(prog="python -m assistant.evaluation.runner", description="Evaluate retrieval.")
+    add_arguments(parser)
+    try:
+        return run_command(parser.parse_args(argv), Settings.load())
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

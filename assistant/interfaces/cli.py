@@ -435,19 +435,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("eval")
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.evaluation.runner import args_from, evaluate, print_summary
+    from assistant.evaluation.runner import run_command
 
-    try:
-        eval_args = args_from(args)
-    except ValueError as exc:
-        raise InvalidQueryError(str(exc)) from exc
-    reports = evaluate(eval_args, settings)
-    for report in reports:
-        print_summary(report)
-    failures = [f for report in reports for f in report.failures()]
-    for failure in failures:
-        print(f"FAILED: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    return run_command(args, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

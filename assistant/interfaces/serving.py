@@ -1,28 +1,16 @@
 """Serving on a network address: the checks the chat UI and the HTTP API share.
 
 Example:
-    >>> is_loopback("127.0.0.1"), is_loopback("0.0.0.0")
-    (True, False)
     >>> exposure_warning("0.0.0.0", "the API")
     'warning: bound to 0.0.0.0: anyone who can reach this address can search and ask the API (reading needs no login)'
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 from assistant.errors import AssistantError
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` serves this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from assistant.service import is_loopback
 
 
 def exposure_warning(host: str, what: str) -> str | None:

@@ -26,7 +26,6 @@ import numpy as np
 from assistant.retrieval.query import ParsedQuery, SearchOptions
 from assistant.store import Store, Where
 from assistant.store.base import RowMatches
-from assistant.text.tokens import bigrams, tokenize
 from assistant.types import Candidates
 
 
@@ -83,26 +82,24 @@ def dense_x(inp: ChannelInput) -> Candidates:
 
 
 def bm25(inp: ChannelInput) -> Candidates:
-    tokens = tokenize(inp.query.normalized)
     where = _where(inp, translations=inp.options.translations)
-    return _per_chunk("bm25", inp.store.keywords.search("words", tokens, inp.depth, where), 0.0)
+    return _per_chunk("bm25", inp.store.keywords.search("words", inp.query.tokens, inp.depth, where), 0.0)
 
 
 def bm25_x(inp: ChannelInput) -> Candidates:
-    tokens = [t for term in inp.query.zh_terms for t in tokenize(term)]
     where = _where(inp, translations=False)
-    return _per_chunk("bm25_x", inp.store.keywords.search("words", tokens, inp.depth, where), 0.0)
+    return _per_chunk("bm25_x", inp.store.keywords.search("words", inp.query.term_tokens, inp.depth, where), 0.0)
 
 
 def bm25_c(inp: ChannelInput) -> Candidates:
     where = _where(inp, translations=False)
-    matches = inp.store.keywords.search("bigrams", bigrams(inp.query.normalized), inp.depth, where)
+    matches = inp.store.keywords.search("bigrams", inp.query.bigrams, inp.depth, where)
     return _per_chunk("bm25_c", matches, 0.0)
 
 
 def bm25_g(inp: ChannelInput) -> Candidates:
     where = _where(inp, translations=False, skip_translated=inp.options.translations)
-    matches = inp.store.keywords.search("gloss", tokenize(inp.query.normalized), inp.depth, where)
+    matches = inp.store.keywords.search("gloss", inp.query.tokens, inp.depth, where)
     return _per_chunk("bm25_g", matches, 0.0)
 
 

@@ -1,5 +1,6 @@
 """A question as the retriever understands it: validated once, normalised, its language, the
-clauses it names, the Chinese terms of its English phrases, the places and regulators it names.
+clauses it names, the Chinese terms of its English phrases, the places and regulators it names,
+and its words in the forms the later steps match (BM25 words, character pairs, English stems).
 
 Example:
     >>> from assistant.text.termbase import Termbase
@@ -8,6 +9,8 @@ Example:
     >>> q = parse_query("What does clause 11 say about the Yellow River?", tb, Scope({}))
     >>> q.language, q.references[0].number, q.zh_terms
     ('en', 11, ['黄河流域'])
+    >>> q.tokens, q.term_bigrams
+    (('claus', '11', 'yellow', 'river'), ('黄河', '河流', '流域'))
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from assistant.text.normalize import detect_language, to_simplified
 from assistant.text.references import Reference, find_references
 from assistant.text.scope import Scope
 from assistant.text.termbase import Termbase
+from assistant.text.tokens import bigrams, english_words, tokenize
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -66,7 +70,23 @@ FEATURES = ("translations", "termbase", "glosses", "bigrams", "references", "sco
 
 @dataclass(frozen=True)
 class ParsedQuery:
-    """A question as the retriever understands it."""
+    """A question as the retriever understands it, parsed once: the channels, the title, scope and
+    reference steps and the answer's evidence read these forms and never tokenise the text again.
+
+    Attributes:
+        text: The question as asked (validated, stripped).
+        normalized: NFKC, traditional → simplified: what is embedded and tokenised.
+        language: ``zh`` or ``en``.
+        references: The clauses it names (``第十一条``, ``clause 11``).
+        zh_terms: For an English question, the termbase's Chinese terms for its phrases.
+        names: The places and regulators it names, in Chinese.
+        tokens: Its BM25 words (:func:`~assistant.text.tokens.tokenize`).
+        bigrams: The character pairs of its Chinese.
+        words: Its stemmed English words, stop words kept (phrases, document types).
+        term_tokens: The BM25 words of ``zh_terms``, in order.
+        term_bigrams: The character pairs of ``zh_terms``.
+        name_tokens: The BM25 words of ``names``.
+    """
 
     text: str
     normalized: str
@@ -74,6 +94,12 @@ class ParsedQuery:
     references: list[Reference]
     zh_terms: list[str]
     names: frozenset[str]
+    tokens: tuple[str, ...]
+    bigrams: tuple[str, ...]
+    words: tuple[str, ...]
+    term_tokens: tuple[str, ...]
+    term_bigrams: tuple[str, ...]
+    name_tokens: tuple[str, ...]
 
 
 def validate_query(query: object, *, what: str = "query") -> str:
@@ -94,11 +120,25 @@ def validate_query(query: object, *, what: str = "query") -> str:
 
 
 def parse_query(text: str, termbase: Termbase, scope: Scope, options: SearchOptions | None = None) -> ParsedQuery:
-    """Understand a (validated) question."""
+    """Understand a (validated) question: the only place its text is tokenised."""
     opts = options or SearchOptions()
     normalized = to_simplified(unicodedata.normalize("NFKC", text))
     language = detect_language(normalized)
+    words = english_words(normalized)
     refs = find_references(normalized) if opts.references else []
-    zh_terms = termbase.chinese_terms(normalized) if opts.termbase and language == "en" else []
-    names = frozenset(scope.names_in(normalized)) if opts.scope else frozenset()
-    return ParsedQuery(text, normalized, language, refs, zh_terms, names)
+    zh_terms = termbase.chinese_terms(normalized, words=words) if opts.termbase and language == "en" else []
+    names = frozenset(scope.names_in(normalized, words=words)) if opts.scope else frozenset()
+    return ParsedQuery(
+        text,
+        normalized,
+        language,
+        refs,
+        zh_terms,
+        names,
+        tokens=tuple(tokenize(normalized)),
+        bigrams=tuple(bigrams(normalized)),
+        words=tuple(words),
+        term_tokens=tuple(t for term in zh_terms for t in tokenize(term)),
+        term_bigrams=tuple(p for term in zh_terms for p in bigrams(term)),
+        name_tokens=tuple(t for name in sorted(names) for t in tokenize(name)),
+    )

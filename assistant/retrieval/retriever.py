@@ -384,10 +384,7 @@ class Retriever:
         """Documents the question names by title ("信托法第二十条", "under the Trust Law")."""
         if not opts.titles:
             return set()
-        if q.language == "zh":
-            docs = self.titles.named_in_text(q.normalized)
-        else:
-            docs = self.titles.named_by_terms(q.zh_terms, q.normalized)
+        docs = self.titles.named_in(q)
         return docs & allowed if allowed is not None else docs
 
     def _named_documents(self, q: ParsedQuery, allowed: frozenset[str] | None) -> set[str]:
@@ -433,8 +430,8 @@ class Retriever:
     ) -> None:
         t = self.tuning
         scale = max(1.0, total / t.reference_weight)
-        words = set(tokenize(q.normalized)) | {w for term in q.zh_terms for w in tokenize(term)}
-        words -= {w for name in q.names for w in tokenize(name)}  # places are the scope's business
+        words = set(q.tokens) | set(q.term_tokens)
+        words -= set(q.name_tokens)  # places are the scope's business
         for ref, matched in referenced:
             heads = [self._heading_words(r.heading, r.heading_en) for r in self.index.records(matched)]
             # Only heading words that tell the candidates apart count (not 金融 in every heading).

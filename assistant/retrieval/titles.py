@@ -18,9 +18,10 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from assistant.text.tokens import bigrams, english_words
+from assistant.retrieval.query import ParsedQuery
+from assistant.text.tokens import bigrams
 
 #: English words for document types, and the Chinese the titles use.
 DOC_TYPES = {
@@ -60,14 +61,20 @@ class TitleIndex:
             for pair in pairs:
                 self._by_pair.setdefault(pair, []).append(doc_id)
 
+    def named_in(self, q: ParsedQuery) -> set[str]:
+        """Documents a parsed question names: by the Chinese of a Chinese question, by the Chinese
+        terms and the document types of an English one."""
+        if q.language == "zh":
+            return self._named(set(q.bigrams))
+        return self._named_by_terms(q.zh_terms, q.term_bigrams, q.words)
+
     def named_in_text(self, text: str) -> set[str]:
         """Documents whose title the Chinese of ``text`` names."""
         return self._named(set(bigrams(text)))
 
-    def named_by_terms(self, terms: Iterable[str], question: str) -> set[str]:
+    def _named_by_terms(self, terms: Sequence[str], term_pairs: Iterable[str], words: Iterable[str]) -> set[str]:
         """Documents an English question names: its Chinese terms plus the document types it names."""
-        pairs = {p for term in terms for p in bigrams(term)}
-        words = english_words(question)
+        pairs = set(term_pairs)
         types = [zh for w in words for stem, zh in DOC_TYPES.items() if w.startswith(stem)]
         pairs |= {p for zh in types for p in bigrams(zh)}
         # A type's first character joined to the last character of a term: 信托 + 法 → 托法.

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -51,11 +51,12 @@ class Scope:
         text = resources.files("assistant").joinpath("resources", PLACES).read_text(encoding="utf-8")
         return cls.from_rows((r[0], r[1]) for r in csv.reader(text.splitlines()[1:], delimiter="\t") if len(r) >= 2)
 
-    def names_in(self, text: str) -> set[str]:
-        """The names ``text`` mentions, as their Chinese form."""
+    def names_in(self, text: str, *, words: Sequence[str] | None = None) -> set[str]:
+        """The names ``text`` mentions, as their Chinese form (``words``: its English words, where
+        the caller has them; see :meth:`Termbase.match <assistant.text.termbase.Termbase.match>`)."""
         folded = fold(text)
         found = {zh for zh in self._zh if zh in folded}
-        found.update(term for term in self._en.chinese_terms(text))
+        found.update(term for term in self._en.chinese_terms(text, words=words))
         return found
 
     def document_names(self, meta: Mapping[str, Any]) -> set[str]:

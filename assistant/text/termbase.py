@@ -23,7 +23,7 @@ import csv
 import functools
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,9 +115,10 @@ class Termbase:
                 terms.append(zh)
                 self.size += 1
 
-    def match(self, question: str) -> list[TermMatch]:
-        """Termbase phrases in ``question``; a match inside a longer match is dropped."""
-        words = _content_words(question)
+    def match(self, question: str, *, words: Sequence[str] | None = None) -> list[TermMatch]:
+        """Termbase phrases in ``question``; a match inside a longer match is dropped. ``words``:
+        the question's :func:`~assistant.text.tokens.english_words`, where the caller has them."""
+        words = [w for w in (english_words(question) if words is None else words) if w not in _STOP_STEMS]
         found: list[TermMatch] = []
         for i in range(len(words)):
             for n in range(min(_MAX_WORDS, len(words) - i), 0, -1):
@@ -186,10 +187,11 @@ class Termbase:
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
-    def chinese_terms(self, question: str) -> list[str]:
-        """The Chinese terms for ``question``'s phrases, in order, without duplicates."""
+    def chinese_terms(self, question: str, *, words: Sequence[str] | None = None) -> list[str]:
+        """The Chinese terms for ``question``'s phrases, in order, without duplicates (``words`` as
+        for :meth:`match`)."""
         out: list[str] = []
-        for m in self.match(question):
+        for m in self.match(question, words=words):
             out.extend(t for t in m.zh if t not in out)
         return out
 

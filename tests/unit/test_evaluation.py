@@ -56,3 +56,10 @@ def test_command_line_options_reach_the_arguments() -> None:
     assert args_from(parser.parse_args([])).modes == ("bm25", "dense", "hybrid")
     with pytest.raises(ValueError, match="at least 10"):
         args_from(parser.parse_args(["--k", "5"]))
+
+
+def test_the_module_entry_point_reports_bad_options_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.evaluation.runner import main
+
+    assert main(["--k", "5"]) == 2
+    assert capsys.readouterr().err == "error: --k must be at least 10 (metrics go up to @10)\n"

@@ -92,11 +92,13 @@ def test_the_registry_says_which_channels_run() -> None:
     def running(q, o):
         return {name for name, c in CHANNELS.items() if c.applies(q, o)}
 
-    from assistant.retrieval.query import ParsedQuery
+    from assistant.retrieval.query import parse_query
+    from assistant.text.scope import Scope
+    from assistant.text.termbase import Termbase
 
-    zh = ParsedQuery("绿色金融", "绿色金融", "zh", [], [], frozenset())
-    en = ParsedQuery("green finance", "green finance", "en", [], ["绿色金融"], frozenset())
-    en_plain = ParsedQuery("hello there", "hello there", "en", [], [], frozenset())
+    tb, no_places = Termbase.from_rows([("绿色金融", "green finance", "green")]), Scope({})
+    zh, en, en_plain = (parse_query(q, tb, no_places) for q in ("绿色金融", "green finance", "hello there"))
+    assert (zh.language, en.language, en.zh_terms, en_plain.zh_terms) == ("zh", "en", ["绿色金融"], [])
     assert running(zh, SearchOptions()) == {"dense", "bm25", "bm25_c"}
     assert running(zh, SearchOptions(bigrams=False)) == {"dense", "bm25"}
     assert running(en, SearchOptions()) == {"dense", "dense_x", "bm25", "bm25_x", "bm25_g"}

@@ -212,3 +212,55 @@ def test_reloaded_shares_the_model_and_sees_changes(own_index, own_retriever) ->
     assert [d["doc_id"] for d in fresh.documents()] == ["cbirc-2023-shandong"]
     assert fresh.embedder is own_retriever.embedder and fresh.tuning is own_retriever.tuning
     assert {d["doc_id"] for d in own_retriever.documents()} == set(ORIGINAL)  # the old one keeps serving
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["山东那份通知的第十一项讲了什么？", "What does clause 11 of the Shandong opinion say about the Yellow River?"],
+)
+def test_a_search_tokenises_the_question_once(stub_retriever, monkeypatch, question) -> None:
+    """query.py parses the question, tokenising it once; the channels and the title, scope and
+    reference steps read the parsed form, so no tokeniser sees the question (or a term or place found
+    in it) again. The stand-in embedder's own features are not counted: a model tokenises for itself."""
+    import sys
+    from collections import Counter
+
+    import assistant.retrieval.retriever as retriever_module
+    import assistant.text.tokens as tokens
+
+    inside, after = Counter(), Counter()
+    parsed = []
+    parsing = [False]
+
+    def counting(name, fn):
+        def wrapper(text, *args, **kwargs):
+            (inside if parsing[0] else after)[name, text] += 1
+            return fn(text, *args, **kwargs)
+
+        return wrapper
+
+    def parse(*args, **kwargs):
+        parsing[0] = True
+        try:
+            parsed.append(real_parse(*args, **kwargs))
+        finally:
+            parsing[0] = False
+        return parsed[-1]
+
+    for name in ("tokenize", "bigrams", "english_words"):
+        original = getattr(tokens, name)
+        for module_name, module in list(sys.modules.items()):
+            counted = module_name.startswith("assistant") and not module_name.startswith("assistant.embedding")
+            if counted and getattr(module, name, None) is original:
+                monkeypatch.setattr(module, name, counting(name, original))
+    real_parse = retriever_module.parse_query
+    monkeypatch.setattr(retriever_module, "parse_query", parse)
+
+    hits = stub_retriever.search(question, k=3)
+    [q] = parsed
+    assert q.references and q.names and (q.language == "zh" or q.zh_terms)
+    assert hits and any(h.reference for h in hits)  # the reference step ran
+    for name in ("tokenize", "bigrams", "english_words"):
+        assert inside[name, q.normalized] == 1
+    about_question = {q.normalized, *q.zh_terms, *q.names}
+    assert [key for key in after if key[1] in about_question] == []
