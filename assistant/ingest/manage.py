@@ -625,10 +625,11 @@ def _content_keys(corpus: Path) -> dict[str, str]:
             entry = [stat.st_size, stat.st_mtime_ns, content_key(read_utf8(p))]
         scanned[p.stem] = entry
         keys[p.stem] = entry[2]
-    with contextlib.suppress(OSError):
-        (corpus / _KEY_LOG).unlink(missing_ok=True)
-        write_json(corpus / _KEY_CACHE, scanned)
-        _append_keys(corpus, [])
+    if scanned or entries:  # an empty folder stays empty
+        with contextlib.suppress(OSError):
+            (corpus / _KEY_LOG).unlink(missing_ok=True)
+            write_json(corpus / _KEY_CACHE, scanned)
+            _append_keys(corpus, [])
     return keys
 
 
@@ -637,7 +638,9 @@ def _read_key_record(corpus: Path) -> tuple[dict[str, list[Any]], bool, int]:
     try:
         entries = json.loads((corpus / _KEY_CACHE).read_text(encoding="utf-8"))
         if not isinstance(entries, dict):
-            entries = {}
+            return {}, False, 0
+    except FileNotFoundError:
+        entries = {}  # none yet: the log holds every change since the folder was empty
     except (OSError, ValueError):
         return {}, False, 0
     try:
