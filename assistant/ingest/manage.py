@@ -71,7 +71,7 @@ _PROVENANCE = ("format", "encoding", "original_file", "added_at", "updated_at")
 _KEY_CACHE = ".content-keys.json"
 _KEY_LOG = ".content-keys.log"
 #: The log is folded into a new snapshot past this many lines.
-_KEY_LOG_LINES = 512
+_KEY_LOG_LINES = 256
 #: Temporary files of :func:`assistant.fileio.atomic_open` for corpus files.
 _TEMP_FILE = re.compile(r"^\.(?:[a-z0-9][a-z0-9._-]*\.(?:txt|meta\.json|en\.json)|\.content-keys\.json)\.\w+\.tmp$")
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -609,7 +609,9 @@ def _content_keys(corpus: Path) -> dict[str, str]:
     if not corpus.is_dir():
         return {}
     entries, fresh, lines = _read_key_record(corpus)
-    if fresh and lines <= _KEY_LOG_LINES:
+    if fresh:
+        if lines > _KEY_LOG_LINES:
+            _write_key_snapshot(corpus, entries)
         return {d: e[2] for d, e in entries.items()}
     for leftover in corpus.iterdir():
         if _TEMP_FILE.match(leftover.name):  # every corpus write happens under the corpus lock
@@ -626,11 +628,16 @@ def _content_keys(corpus: Path) -> dict[str, str]:
         scanned[p.stem] = entry
         keys[p.stem] = entry[2]
     if scanned or entries:  # an empty folder stays empty
-        with contextlib.suppress(OSError):
-            (corpus / _KEY_LOG).unlink(missing_ok=True)
-            write_json(corpus / _KEY_CACHE, scanned)
-            _append_keys(corpus, [])
+        _write_key_snapshot(corpus, scanned)
     return keys
+
+
+def _write_key_snapshot(corpus: Path, entries: dict[str, list[Any]]) -> None:
+    """Fold the key log into a new snapshot (the log starts again with the folder's time)."""
+    with contextlib.suppress(OSError):
+        (corpus / _KEY_LOG).unlink(missing_ok=True)
+        write_json(corpus / _KEY_CACHE, entries)
+        _append_keys(corpus, [])
 
 
 def _read_key_record(corpus: Path) -> tuple[dict[str, list[Any]], bool, int]:
@@ -679,6 +686,10 @@ def _record_keys(corpus: Path, keys: Mapping[str, str | None]) -> None:
             changes.append({"set": doc_id, "entry": [stat.st_size, stat.st_mtime_ns, key]})
     with contextlib.suppress(OSError):
         _append_keys(corpus, changes)
+    if len(changes) > _KEY_LOG_LINES:  # a bulk import: folded now rather than by the next add
+        entries, fresh, _ = _read_key_record(corpus)
+        if fresh:
+            _write_key_snapshot(corpus, entries)
 
 
 def _check_key(corpus: Path, doc_id: str, existing: dict[str, str], by_key: dict[str, str]) -> None:
