@@ -55,6 +55,8 @@ from assistant.errors import (
 from assistant.fileio import fsync_dir, write_bytes, write_json, write_text
 from assistant.indexing import BuildReport, stale_documents
 from assistant.indexing import update_index as _update_index
+from assistant.ingest.content_keys import LOG as KEY_LOG
+from assistant.ingest.content_keys import check_key, content_key, content_keys, record_keys
 from assistant.ingest.corpus import DOC_ID, META_FIELDS, load_corpus, meta_path, read_utf8, translation_path
 from assistant.ingest.formats import FORMATS, HISTORY_FIELDS, IngestedDocument, parse_date, read_document
 from assistant.settings import Settings
@@ -66,14 +68,6 @@ _EXTRA_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _MAX_META_CHARS = 500
 #: Written by ``add`` for the record; not metadata a caller sets.
 _PROVENANCE = ("format", "encoding", "original_file", "added_at", "updated_at")
-#: The record of the corpus documents' content keys (see :func:`_content_keys`): a snapshot and a log of
-#: the changes since, appended to by each change.
-_KEY_CACHE = ".content-keys.json"
-_KEY_LOG = ".content-keys.log"
-#: The log is folded into a new snapshot past this many lines.
-_KEY_LOG_LINES = 256
-#: Temporary files of :func:`assistant.fileio.atomic_open` for corpus files.
-_TEMP_FILE = re.compile(r"^\.(?:[a-z0-9][a-z0-9._-]*\.(?:txt|meta\.json|en\.json)|\.content-keys\.json)\.\w+\.tmp$")
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: Chinese characters (CJK ideographs of every block, and 〇), transliterated in document ids.
 _HAN = re.compile(r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
@@ -316,7 +310,7 @@ def _import(
         try:
             for plan in changed:
                 _write_document(corpus, plan, backups)
-            _record_keys(corpus, {p.doc_id: p.key for p in changed})
+            record_keys(corpus, {p.doc_id: p.key for p in changed})
             if update_index:
                 report = _update_index(
                     settings, embedder=embedder, progress=progress, log=log, only=[p.doc_id for p in plans]
@@ -325,7 +319,7 @@ def _import(
         except BaseException:
             if strict or not update_index:
                 _restore(backups)
-                (corpus / _KEY_LOG).unlink(missing_ok=True)  # the record no longer matches: checked next time
+                (corpus / KEY_LOG).unlink(missing_ok=True)  # the record no longer matches: checked next time
             raise
     return ImportResult([_result(p) for p in plans], [str(p) for p in problems], report)
 
@@ -447,12 +441,6 @@ def _own_id(did: str, name: str, corpus: Path, existing: Mapping[str, str], plan
     else:
         return did
     return _hashed(did, stem) if other and _stem(other) != stem else did
-
-
-def content_key(text: str) -> str:
-    """A hash of a text's content that ignores whitespace and full-/half-width forms: equal keys
-    mean the same document, whatever the file format or encoding it came in."""
-    return hashlib.sha256("".join(unicodedata.normalize("NFKC", text).split()).encode("utf-8")).hexdigest()
 
 
 def _user_meta(meta: Mapping[str, str]) -> dict[str, str]:
@@ -595,119 +583,6 @@ def _combined(problems: list[CorpusError], total: int) -> CorpusError:
     return cls(f"{len(problems)} files cannot be added, so nothing was: " + "; ".join(str(p) for p in problems))
 
 
-def _content_keys(corpus: Path) -> dict[str, str]:
-    """Content key of every document in the corpus folder, from their record, so that adding one
-    file to a library of thousands reads and normalises none of the others.
-
-    The record is a snapshot (``.content-keys.json``: doc id → size, modification time, key) and a
-    log of the changes since (``.content-keys.log``, one JSON line each), which every change through
-    this module appends to and closes with the folder's modification time. While the folder's time
-    is the one last logged, the record is the folder's state and no file is opened. Otherwise
-    (files changed by hand, a change killed half-way) every file is checked by size and modification
-    time, only those that changed are read again, temporary files a killed change left are removed,
-    and a new snapshot is written; so it is too when the log grows long."""
-    if not corpus.is_dir():
-        return {}
-    entries, fresh, lines = _read_key_record(corpus)
-    if fresh:
-        if lines > _KEY_LOG_LINES:
-            _write_key_snapshot(corpus, entries)
-        return {d: e[2] for d, e in entries.items()}
-    for leftover in corpus.iterdir():
-        if _TEMP_FILE.match(leftover.name):  # every corpus write happens under the corpus lock
-            leftover.unlink(missing_ok=True)
-    keys: dict[str, str] = {}
-    scanned: dict[str, list[Any]] = {}
-    for p in sorted(corpus.glob("*.txt")):
-        if not DOC_ID.fullmatch(p.stem):
-            continue
-        stat = p.stat()
-        entry = entries.get(p.stem)
-        if not (isinstance(entry, list) and entry[:2] == [stat.st_size, stat.st_mtime_ns]):
-            entry = [stat.st_size, stat.st_mtime_ns, content_key(read_utf8(p))]
-        scanned[p.stem] = entry
-        keys[p.stem] = entry[2]
-    if scanned or entries:  # an empty folder stays empty
-        _write_key_snapshot(corpus, scanned)
-    return keys
-
-
-def _write_key_snapshot(corpus: Path, entries: dict[str, list[Any]]) -> None:
-    """Fold the key log into a new snapshot (the log starts again with the folder's time)."""
-    with contextlib.suppress(OSError):
-        (corpus / _KEY_LOG).unlink(missing_ok=True)
-        write_json(corpus / _KEY_CACHE, entries)
-        _append_keys(corpus, [])
-
-
-def _read_key_record(corpus: Path) -> tuple[dict[str, list[Any]], bool, int]:
-    """The recorded entries, whether the record is known to match the folder, and the log's length."""
-    try:
-        entries = json.loads((corpus / _KEY_CACHE).read_text(encoding="utf-8"))
-        if not isinstance(entries, dict):
-            return {}, False, 0
-    except FileNotFoundError:
-        entries = {}  # none yet: the log holds every change since the folder was empty
-    except (OSError, ValueError):
-        return {}, False, 0
-    try:
-        lines = (corpus / _KEY_LOG).read_text(encoding="utf-8").splitlines()
-        folder_time = None
-        for line in lines:
-            change = json.loads(line)
-            if "set" in change:
-                entries[change["set"]] = change["entry"]
-            elif "drop" in change:
-                entries.pop(change["drop"], None)
-            folder_time = change.get("folder")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return entries, False, 0
-    return entries, folder_time is not None and folder_time == corpus.stat().st_mtime_ns, len(lines)
-
-
-def _append_keys(corpus: Path, changes: list[dict[str, Any]]) -> None:
-    """Append changes to the key log, then the folder's modification time (the mark that the
-    record matches the folder: the log is created before the time is read)."""
-    with open(corpus / _KEY_LOG, "a", encoding="utf-8") as fh:
-        for change in changes:
-            fh.write(json.dumps(change, ensure_ascii=False) + "\n")
-        fh.flush()
-        fh.write(json.dumps({"folder": corpus.stat().st_mtime_ns}) + "\n")
-
-
-def _record_keys(corpus: Path, keys: Mapping[str, str | None]) -> None:
-    """Log the content keys of documents just written (``None``: removed)."""
-    changes: list[dict[str, Any]] = []
-    for doc_id, key in keys.items():
-        if key is None:
-            changes.append({"drop": doc_id})
-        else:
-            stat = (corpus / f"{doc_id}.txt").stat()
-            changes.append({"set": doc_id, "entry": [stat.st_size, stat.st_mtime_ns, key]})
-    with contextlib.suppress(OSError):
-        _append_keys(corpus, changes)
-    if len(changes) > _KEY_LOG_LINES:  # a bulk import: folded now rather than by the next add
-        entries, fresh, _ = _read_key_record(corpus)
-        if fresh:
-            _write_key_snapshot(corpus, entries)
-
-
-def _check_key(corpus: Path, doc_id: str, existing: dict[str, str], by_key: dict[str, str]) -> None:
-    """Bring one document's content key up to date with its file (the record may lag behind a hand edit)."""
-    path = corpus / f"{doc_id}.txt"
-    old = existing.get(doc_id)
-    key = content_key(read_utf8(path)) if path.is_file() else None
-    if key == old:
-        return
-    if old is not None and by_key.get(old) == doc_id:
-        del by_key[old]
-    if key is None:
-        existing.pop(doc_id, None)
-    else:
-        existing[doc_id] = key
-        by_key.setdefault(key, doc_id)
-
-
 def _plan(
     path: Path,
     label: str,
@@ -733,7 +608,7 @@ def _plan(
     if derived:
         did = _own_id(did, path.name, Path(settings.corpus_dir), existing, planned_ids)
         warnings.append(f"document id {did!r} was made from the file name; choose one with --doc-id")
-    _check_key(Path(settings.corpus_dir), did, existing, by_key)  # its own file read, not the record trusted
+    check_key(Path(settings.corpus_dir), did, existing, by_key)  # its own file read, not the record trusted
     key = content_key(doc.text)
     same = by_key.get(key)
     if same and same != did:
@@ -829,12 +704,13 @@ def _restore(backups: dict[Path, bytes | None]) -> None:
 def _corpus_lock(corpus: Path) -> Iterator[dict[str, str]]:
     """Serialise changes to one corpus folder across processes and threads (a lock on the folder
     itself); once held, temporary files a killed change left behind are removed (by
-    :func:`_content_keys`, which finds the folder changed since its record). Yields the content keys."""
+    :func:`~assistant.ingest.content_keys.content_keys`, which finds the folder changed since its
+    record). Yields the content keys."""
     corpus.mkdir(parents=True, exist_ok=True)
     fd = os.open(corpus, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield _content_keys(corpus)
+        yield content_keys(corpus)
     finally:
         os.close(fd)
 
@@ -866,12 +742,12 @@ def remove_document(
             for path in files:  # the text first: without it the document is gone
                 path.unlink(missing_ok=True)
             fsync_dir(corpus)
-            _record_keys(corpus, {doc_id: None})
+            record_keys(corpus, {doc_id: None})
             if update_index:
                 _update_index(settings, embedder=embedder, progress=False, only=[doc_id])
         except BaseException:
             _restore(backups)
-            (corpus / _KEY_LOG).unlink(missing_ok=True)
+            (corpus / KEY_LOG).unlink(missing_ok=True)
             raise
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import assistant.ingest.content_keys as keys_module
 import assistant.ingest.corpus as corpus_module
 import assistant.ingest.manage as manage
 import assistant.store.segments as segments
@@ -70,8 +71,9 @@ def _work_of_one_add(root: Path, documents: int, monkeypatch: pytest.MonkeyPatch
         return wrapper
 
     with monkeypatch.context() as m:
-        m.setattr(manage, "content_key", counted("normalised", manage.content_key))
-        m.setattr(manage, "read_utf8", counted("read", manage.read_utf8))
+        for module in (manage, keys_module):
+            m.setattr(module, "content_key", counted("normalised", module.content_key))
+            m.setattr(module, "read_utf8", counted("read", module.read_utf8))
         m.setattr(corpus_module, "read_utf8", counted("read", corpus_module.read_utf8))
         m.setattr(corpus_module.Document, "fingerprint", counted("fingerprinted", corpus_module.Document.fingerprint))
         for module in (segments, manage):
