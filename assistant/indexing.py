@@ -404,7 +404,7 @@ def stored_vectors(
         hit = hashes[at] == wanted
         if not hit.any() or int(hit.sum()) * rows_per_match < entry.rows:
             continue
-        vectors = backend.segment_vectors(folder, entry, rows[at[hit]])
+        vectors = backend.segment_vectors(folder, entry, np.asarray(rows[at[hit]]))
         for h, vector in zip(wanted[hit].tolist(), vectors, strict=True):
             if np.linalg.norm(vector) > 0.5:  # a remote store returns zeros for rows it already dropped
                 out[remaining.pop(h)] = vector

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assistant.fileio import write_json
+from assistant.fileio import write_text
 from assistant.ingest.corpus import DOC_ID, read_utf8
 
 SNAPSHOT = ".content-keys.json"
@@ -75,7 +75,7 @@ def _write_key_snapshot(corpus: Path, entries: dict[str, list[Any]]) -> None:
     """Fold the key log into a new snapshot (the log starts again with the folder's time)."""
     with contextlib.suppress(OSError):
         (corpus / LOG).unlink(missing_ok=True)
-        write_json(corpus / SNAPSHOT, entries)
+        write_text(corpus / SNAPSHOT, json.dumps(entries, separators=(",", ":")))
         _append_keys(corpus, [])
 
 

@@ -10,7 +10,8 @@ Layout::
     index/segments/seg-000007/chunks.npz      per chunk: byte offset, clause number; numbered units
     index/segments/seg-000007/rows.npz        per vector row: chunk key and flags (view, translated)
     index/segments/seg-000007/kw-<field>.npz  BM25 postings of the rows (``words``, ``bigrams``, ``gloss``)
-    index/segments/seg-000007/hashes.npz      a hash of each row's embedded text, sorted (vectors reused by text)
+    index/segments/seg-000007/text-hashes.npy a hash of each row's embedded text, sorted (vectors reused by text)
+    index/segments/seg-000007/text-rows.npy   the row of each of those hashes
     index/segments/seg-000007/dense.faiss     the rows' vectors (FAISS store; Milvus keeps them itself)
 
 Adding documents writes a new segment and a new generation; nothing else is rewritten or
@@ -60,7 +61,8 @@ SEGMENTS = "segments"
 REF_CLASSES = ("clause", "section", "subpoint")
 _CLAUSE_KINDS = {"clause", "article", "item", "subitem"}
 _SECTION_KINDS = {"section", "heading", "chapter"}
-HASHES = "hashes.npz"
+#: Sorted text hashes and their rows, read memory-mapped: a lookup touches a few pages, not the whole segment.
+HASHES, HASH_ROWS = "text-hashes.npy", "text-rows.npy"
 
 
 def now() -> str:
@@ -451,10 +453,10 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
 def read_text_hashes(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """A segment's row text hashes, sorted, and the row of each (empty for a segment written without them)."""
     try:
-        with np.load(folder / HASHES) as f:
-            return f["hash"], f["row"]
-    except (OSError, KeyError, ValueError):
+        hashes, rows = np.load(folder / HASHES, mmap_mode="r"), np.load(folder / HASH_ROWS, mmap_mode="r")
+    except (OSError, ValueError):
         return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return (hashes, rows) if len(hashes) == len(rows) else (np.zeros(0, np.uint64), np.zeros(0, np.int64))
 
 
 def row_text_hashes(folder: Path, rows: int) -> np.ndarray | None:
@@ -463,7 +465,7 @@ def row_text_hashes(folder: Path, rows: int) -> np.ndarray | None:
     if len(at) != rows:
         return None
     out = np.zeros(rows, np.uint64)
-    out[at] = hashes
+    out[np.asarray(at)] = np.asarray(hashes)
     return out
 
 
@@ -561,7 +563,8 @@ class SegmentWriter:
         if hashes is None:
             hashes = text_hashes([row.text for built in docs for row in built.rows])
         order = np.argsort(hashes, kind="stable")
-        np.savez(tmp / HASHES, hash=hashes[order], row=order.astype(np.int64))
+        np.save(tmp / HASHES, hashes[order])
+        np.save(tmp / HASH_ROWS, order.astype(np.int64))
         for f in FIELDS:
             (postings[f] if postings else Postings.build(tokens[f])).save(tmp / f"kw-{f}.npz")
         dim = manifest.dim

@@ -76,9 +76,10 @@ def _work_of_one_add(root: Path, documents: int, monkeypatch: pytest.MonkeyPatch
             m.setattr(module, "read_utf8", counted("read", module.read_utf8))
         m.setattr(corpus_module, "read_utf8", counted("read", corpus_module.read_utf8))
         m.setattr(corpus_module.Document, "fingerprint", counted("fingerprinted", corpus_module.Document.fingerprint))
-        for module in (segments, manage):
+        for module in (segments, manage, keys_module):
             for fn in ("write_text", "write_json"):
-                m.setattr(module, fn, counted("bytes_written", getattr(module, fn), lambda _p, o: len(str(o))))
+                if hasattr(module, fn):
+                    m.setattr(module, fn, counted("bytes_written", getattr(module, fn), lambda _p, o: len(str(o))))
         [result] = add_documents([new], settings, embedder=KeywordEmbedder(), log=quiet)
     assert result.action == "added"
     return work
