@@ -4,7 +4,11 @@
 changed: a new or changed document is chunked, tokenised and embedded and written as a new segment
 (in batches, each committed, so an interrupted bulk import keeps what it finished); a changed or
 removed document's old version is listed as deleted. Other documents and segments are not read,
-rewritten or re-tokenised. :func:`compact_index` merges segments and drops deleted rows.
+rewritten or re-tokenised; given ``only``, the other corpus files are not even opened. A view whose
+exact text already has a vector in the index (the previous version of the document, another version
+of a law, a notice quoting a clause) reuses it instead of being embedded again. After each update the
+tiered merge policy (:mod:`assistant.store.merge_policy`) merges segments, so their number stays
+logarithmic in the library; :func:`compact_index` merges every segment into one.
 
 Each chunk is indexed in up to two *views*, each a vector row: its Chinese text with the heading
 path, and its English translation where the corpus has one. Keyword fields per row: ``words``
@@ -31,19 +35,25 @@ import numpy as np
 from assistant.chunking import parse
 from assistant.embedding import Embedder, load_embedder, model_id
 from assistant.errors import CorpusError, DocumentTooLargeError, IndexNotFoundError, ModelMismatchError, StaleIndexError
-from assistant.ingest.corpus import Document, load_corpus
+from assistant.ingest.corpus import Document, load_corpus, load_document
 from assistant.settings import Settings
 from assistant.store import backend_for
 from assistant.store.base import TRANSLATION_VIEW
+from assistant.store.merge_policy import next_merge
 from assistant.store.segments import (
+    SEGMENTS,
     BuiltDocument,
-    IndexReader,
     Manifest,
     Row,
+    Segment,
+    SegmentEntry,
     SegmentWriter,
     now,
     read_manifest,
+    read_text_hashes,
     row_flags,
+    row_text_hashes,
+    text_hashes,
     write_lock,
 )
 from assistant.store.sparse import Postings
@@ -56,8 +66,6 @@ from assistant.types import ChunkRecord, DocumentRecord
 
 #: Rows per segment when many documents are indexed at once.
 SEGMENT_ROWS = 50000
-#: More live segments than this after an update: the smallest are merged.
-MAX_SEGMENTS = 12
 
 Log = Callable[[str], None]
 
@@ -129,6 +137,10 @@ def text_view(chunk: ChunkRecord) -> str:
 
 def translation_view(chunk: ChunkRecord) -> str:
     return f"{chunk.heading_en or ''}\n{chunk.translation}".strip()
+
+
+def _view_text(chunk: ChunkRecord, flags: int) -> str:
+    return translation_view(chunk) if flags & TRANSLATION_VIEW else text_view(chunk)
 
 
 def chunk_rows(index: int, chunk: ChunkRecord) -> list[Row]:
@@ -238,7 +250,8 @@ def update_index(
     index_dir = Path(settings.index_dir)
     backend = backend_for(settings.store, tuning)
     with write_lock(index_dir):
-        docs = load_corpus(settings.corpus_dir)
+        wanted = set(only) if only is not None else None
+        docs = load_corpus(settings.corpus_dir) if wanted is None else _load_only(Path(settings.corpus_dir), wanted)
         termbase = settings_termbase(settings)
         model = embedder.model_id if embedder else model_id(settings.model, settings.embedding_backend)
         manifest = None
@@ -249,10 +262,8 @@ def update_index(
                     manifest = None
             except (IndexNotFoundError, StaleIndexError, ModelMismatchError):
                 manifest = None
-        fresh = manifest is None
         report = BuildReport(changed=False)
         fingerprints = {d.doc_id: document_fingerprint(d, settings, termbase) for d in docs}
-        wanted = set(only) if only is not None else None
         if manifest is not None:
             todo = [
                 d
@@ -260,9 +271,8 @@ def update_index(
                 if manifest.documents.get(d.doc_id, {}).get("fingerprint") != fingerprints[d.doc_id]
                 and (wanted is None or d.doc_id in wanted)
             ]
-            report.removed = sorted(
-                d for d in manifest.documents if d not in fingerprints and (wanted is None or d in wanted)
-            )
+            gone = manifest.documents.keys() if wanted is None else wanted & manifest.documents.keys()
+            report.removed = sorted(d for d in gone if d not in fingerprints)
         else:
             todo = list(docs)
         if manifest is not None and not todo and not report.removed:
@@ -273,7 +283,6 @@ def update_index(
         if manifest is None:
             dim = embedder.dim if embedder else 1
             manifest = _new_manifest(settings, model, dim, termbase, index_dir)
-        old = IndexReader(index_dir, read_manifest(index_dir)) if not fresh and todo else None
         writer = SegmentWriter(index_dir, write_vectors=backend.writer(manifest))
         for doc_id in report.removed:
             manifest.delete(doc_id)
@@ -288,7 +297,7 @@ def update_index(
             nonlocal batch, rows_in_batch
             if not batch:
                 return
-            report.embedded_rows += _embed(batch, embedder, old, backend, progress, log)
+            report.embedded_rows += _embed(batch, embedder, index_dir, manifest, backend, tuning, progress, log)
             for built in batch:
                 if built.doc.doc_id in manifest.documents:
                     manifest.delete(built.doc.doc_id)
@@ -319,10 +328,7 @@ def update_index(
             if rows_in_batch >= segment_rows:
                 flush()
         flush()
-        if len(manifest.segments) > MAX_SEGMENTS:
-            _merge(index_dir, manifest, writer, backend, smallest=len(manifest.segments) - MAX_SEGMENTS // 2, log=log)
-        if old is not None:
-            old.close()
+        merge_tiers(index_dir, manifest, writer, backend, tuning, log)
         report.reused = sorted(set(manifest.documents) - set(report.added) - set(report.updated))
         report.chunk_count = sum(d["chunks"] for d in manifest.documents.values())
         report.row_count = sum(s.rows for s in manifest.segments)
@@ -344,61 +350,64 @@ def _with_progress(items: Sequence[Document], progress: bool, what: str) -> Iter
     return tqdm(items, desc=what, unit="doc", file=sys.stderr)
 
 
+def _load_only(corpus: Path, doc_ids: set[str]) -> list[Document]:
+    """The corpus documents among ``doc_ids`` (those whose text file exists), sorted by id."""
+    return [load_document(corpus / f"{d}.txt") for d in sorted(doc_ids) if (corpus / f"{d}.txt").is_file()]
+
+
 def _embed(
     batch: list[BuiltDocument],
     embedder: Embedder | None,
-    old: IndexReader | None,
+    index_dir: Path,
+    manifest: Manifest,
     backend,
+    tuning: Tuning,
     progress: bool,
     log: Log,
 ) -> int:
-    """Fill each document's vectors: reused from its previous version where a view's text is
-    unchanged, embedded otherwise. Returns how many rows were embedded."""
-    known: dict[tuple[bool, str], np.ndarray] = {}
-    for built in batch:
-        if old is not None and built.doc.doc_id in old.documents:
-            known.update(_previous_vectors(old, backend, built.doc.doc_id))
-    missing = [
-        (b, i)
-        for b in batch
-        for i, row in enumerate(b.rows)
-        if (bool(row.flags & TRANSLATION_VIEW), row.text) not in known
-    ]
-    fresh = None
+    """Fill each document's vectors: a view whose text the index already holds a vector for reuses
+    it; the other texts are embedded, each distinct text once. Returns how many texts were embedded."""
+    texts = list(dict.fromkeys(row.text for b in batch for row in b.rows))
+    known = stored_vectors(index_dir, manifest, backend, texts, rows_per_match=tuning.reuse_rows_per_match)
+    missing = [t for t in texts if t not in known]
     if missing:
         assert embedder is not None
-        texts = [b.rows[i].text for b, i in missing]
-        log(f"Embedding {len(texts)} views of {len(batch)} document{'s' if len(batch) != 1 else ''}…")
-        fresh = embedder.embed_passages(texts, progress=progress)
-    at = {(id(b), i): j for j, (b, i) in enumerate(missing)}
+        log(f"Embedding {len(missing)} views of {len(batch)} document{'s' if len(batch) != 1 else ''}…")
+        known.update(zip(missing, embedder.embed_passages(missing, progress=progress), strict=True))
     for built in batch:
-        vectors = np.zeros((len(built.rows), embedder.dim if embedder else len(next(iter(known.values())))), np.float32)
+        vectors = np.zeros((len(built.rows), manifest.dim), np.float32)
         for i, row in enumerate(built.rows):
-            j = at.get((id(built), i))
-            vectors[i] = (
-                fresh[j]
-                if j is not None and fresh is not None
-                else known[(bool(row.flags & TRANSLATION_VIEW), row.text)]
-            )
+            vectors[i] = known[row.text]
         built.vectors = vectors
     return len(missing)
 
 
-def _previous_vectors(old: IndexReader, backend, doc_id: str) -> dict[tuple[bool, str], np.ndarray]:
-    """The vectors of a document's current version, by view and text."""
-    keys = np.asarray(old.document_keys(doc_id), dtype=np.int64)
-    seg = old.segment_of(int(keys[0])) if len(keys) else None
-    if seg is None:
-        return {}
-    lo, hi = np.searchsorted(seg.row_key, [keys[0], keys[-1] + 1])
-    vectors = backend.segment_vectors(seg.path, seg.entry, np.arange(lo, hi))
-    records = {k: r for k, r in zip(keys.tolist(), old.records(keys), strict=True)}
-    out = {}
-    for row, vector in zip(range(lo, hi), vectors, strict=True):
-        record = records[int(seg.row_key[row])]
-        is_translation = bool(seg.row_flags[row] & TRANSLATION_VIEW)
-        text = translation_view(record) if is_translation else text_view(record)
-        out[(is_translation, text)] = vector
+def stored_vectors(
+    index_dir: Path, manifest: Manifest, backend, texts: Sequence[str], *, rows_per_match: int
+) -> dict[str, np.ndarray]:
+    """Vectors the index's segments already hold for any of ``texts`` (by a hash of the text).
+
+    A segment's vectors are read only when it holds at least one match per ``rows_per_match`` of
+    its rows (reading a large segment for one text costs more than embedding it); smaller segments
+    are tried first."""
+    remaining = dict(zip(text_hashes(texts).tolist(), texts, strict=True))
+    out: dict[str, np.ndarray] = {}
+    for entry in sorted(manifest.segments, key=lambda e: e.rows):
+        if not remaining:
+            break
+        folder = index_dir / SEGMENTS / entry.name
+        hashes, rows = read_text_hashes(folder)
+        if not len(hashes):
+            continue
+        wanted = np.fromiter(remaining, dtype=np.uint64, count=len(remaining))
+        at = np.minimum(np.searchsorted(hashes, wanted), len(hashes) - 1)
+        hit = hashes[at] == wanted
+        if not hit.any() or int(hit.sum()) * rows_per_match < entry.rows:
+            continue
+        vectors = backend.segment_vectors(folder, entry, np.asarray(rows[at[hit]]))
+        for h, vector in zip(wanted[hit].tolist(), vectors, strict=True):
+            if np.linalg.norm(vector) > 0.5:  # a remote store returns zeros for rows it already dropped
+                out[remaining.pop(h)] = vector
     return out
 
 
@@ -416,7 +425,7 @@ def compact_index(settings: Settings, *, tuning: Tuning | None = None, log: Log 
         writer = SegmentWriter(index_dir, write_vectors=backend.writer(manifest))
         before = len(manifest.segments)
         if before > 1 or any(s.deleted for s in manifest.segments):
-            _merge(index_dir, manifest, writer, backend, smallest=before, log=log)
+            _merge(index_dir, manifest, writer, backend, [s.name for s in manifest.segments], log=log)
         report = BuildReport(changed=before != len(manifest.segments), reused=sorted(manifest.documents))
         report.chunk_count = sum(d["chunks"] for d in manifest.documents.values())
         report.row_count = sum(s.rows for s in manifest.segments)
@@ -426,36 +435,65 @@ def compact_index(settings: Settings, *, tuning: Tuning | None = None, log: Log 
         return report
 
 
-def _merge(index_dir: Path, manifest: Manifest, writer: SegmentWriter, backend, *, smallest: int, log: Log) -> None:
-    """Merge the ``smallest`` segments (by rows) into one new segment and commit."""
-    reader = IndexReader(index_dir, manifest)
-    chosen = sorted(reader.segments, key=lambda s: s.entry.rows)[: max(smallest, 1)]
-    names = {s.name for s in chosen}
+def live_rows(entry: SegmentEntry) -> int:
+    """A segment's rows less those of deleted documents (in proportion to their chunks)."""
+    deleted = sum(int(n) for _, _, n in entry.deleted)
+    return round(entry.rows * (1 - deleted / entry.chunks)) if entry.chunks else 0
+
+
+def merge_tiers(index_dir: Path, manifest: Manifest, writer: SegmentWriter, backend, tuning: Tuning, log: Log) -> int:
+    """Merge segments as the tiered policy says until no tier is full; returns how many merges ran.
+
+    Each merge commits a generation of its own; readers keep the generation they opened."""
+    merges = 0
+    while True:
+        group = next_merge(
+            [live_rows(e) for e in manifest.segments],
+            floor=tuning.merge_floor_rows,
+            per_tier=tuning.merge_segments_per_tier,
+        )
+        if group is None:
+            return merges
+        _merge(index_dir, manifest, writer, backend, [manifest.segments[i].name for i in group], log=log)
+        merges += 1
+
+
+def _merge(index_dir: Path, manifest: Manifest, writer: SegmentWriter, backend, names: list[str], *, log: Log) -> None:
+    """Merge the named segments into one new segment (deleted rows dropped) and commit."""
+    entries = [e for e in manifest.segments if e.name in names]
+    chosen = [Segment(index_dir / SEGMENTS / e.name, e, manifest.documents) for e in entries]
     log(f"Merging {len(chosen)} segments ({sum(s.entry.rows for s in chosen)} rows)…")
     docs: list[BuiltDocument] = []
-    vectors: list[np.ndarray] = []
     parts: dict[str, list[tuple[Postings, np.ndarray]]] = {f: [] for f in ("words", "bigrams", "gloss")}
+    hash_parts: list[np.ndarray] = []
     next_row = 0
     for seg in chosen:
         seg_vectors = backend.segment_vectors(seg.path, seg.entry)
+        seg_hashes = row_text_hashes(seg.path, seg.entry.rows)
         row_map = np.full(seg.entry.rows, -1, dtype=np.int64)
         for doc_id in [d for d in seg.doc_ids if d in manifest.documents]:
-            keys = np.asarray(reader.document_keys(doc_id), dtype=np.int64)
+            entry = manifest.documents[doc_id]
+            first = int(entry["first_key"])
+            keys = np.arange(first, first + int(entry["chunks"]), dtype=np.int64)
             lo, hi = np.searchsorted(seg.row_key, [keys[0], keys[-1] + 1])
-            record = reader.documents[doc_id]
-            chunks = reader.records(keys)
+            chunks = [seg.record(int(k)) for k in keys]
             rows = [Row(int(seg.row_key[r] - keys[0]), int(seg.row_flags[r]), "") for r in range(lo, hi)]
             row_map[lo:hi] = np.arange(next_row, next_row + hi - lo)
             next_row += hi - lo
-            docs.append(BuiltDocument(record, chunks, rows, seg_vectors[lo:hi]))
-            vectors.append(seg_vectors[lo:hi])
+            docs.append(BuiltDocument(DocumentRecord.from_json(entry), chunks, rows, seg_vectors[lo:hi]))
+            if seg_hashes is not None:
+                hash_parts.append(seg_hashes[lo:hi])
+            else:  # a segment written before rows had text hashes
+                hash_parts.append(text_hashes([_view_text(chunks[r.chunk], r.flags) for r in rows]))
         for f in parts:
             parts[f].append((seg.postings(f), row_map))
     postings = {f: Postings.merge(p, next_row) for f, p in parts.items()}
-    reader.close()
+    for seg in chosen:
+        seg.close()
     manifest.segments = [s for s in manifest.segments if s.name not in names]
     for built in docs:
         manifest.documents.pop(built.doc.doc_id, None)
-    writer.write_segment(manifest, docs, postings)
+    hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint64)
+    writer.write_segment(manifest, docs, postings, hashes)
     writer.commit(manifest)
     backend.committed(manifest)

@@ -49,6 +49,9 @@ class Tuning:
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 128
+    merge_floor_rows: int = 2000
+    merge_segments_per_tier: int = 4
+    reuse_rows_per_match: int = 5000
     min_similarity: dict[str, float] = field(default_factory=lambda: {"zh": 0.848, "en": 0.795})
     cite_share: float = 0.6
     max_clauses: int = 3
@@ -94,6 +97,9 @@ class Tuning:
                 hnsw_m=int(dense["hnsw_m"]),
                 hnsw_ef_construction=int(dense["hnsw_ef_construction"]),
                 hnsw_ef_search=int(dense["hnsw_ef_search"]),
+                merge_floor_rows=int(data.get("merge", {}).get("floor_rows", 2000)),
+                merge_segments_per_tier=int(data.get("merge", {}).get("segments_per_tier", 4)),
+                reuse_rows_per_match=int(dense.get("reuse_rows_per_match", 5000)),
                 min_similarity={"zh": float(answer["min_similarity_zh"]), "en": float(answer["min_similarity_en"])},
                 cite_share=float(answer["cite_share"]),
                 max_clauses=int(answer["max_clauses"]),
@@ -129,6 +135,11 @@ class Tuning:
             f"hnsw_m = {self.hnsw_m}",
             f"hnsw_ef_construction = {self.hnsw_ef_construction}",
             f"hnsw_ef_search = {self.hnsw_ef_search}",
+            f"reuse_rows_per_match = {self.reuse_rows_per_match}",
+            "",
+            "[merge]",
+            f"floor_rows = {self.merge_floor_rows}",
+            f"segments_per_tier = {self.merge_segments_per_tier}",
             "",
             "[answer]",
             f"min_similarity_zh = {self.min_similarity['zh']}",

@@ -86,7 +86,7 @@ def assistant_env(settings, **extra: str) -> dict[str, str]:
 
 #: Files that may change without the corpus or the index changing: the writers' lock files and the
 #: corpus manager's cache of content keys.
-_NOT_CONTENT = {".lock", ".content-keys.json"}
+_NOT_CONTENT = {".lock", ".content-keys.json", ".content-keys.log"}  # caches, not content
 
 
 def snapshot(*folders: Path) -> dict[str, str]:

@@ -55,6 +55,8 @@ from assistant.errors import (
 from assistant.fileio import fsync_dir, write_bytes, write_json, write_text
 from assistant.indexing import BuildReport, stale_documents
 from assistant.indexing import update_index as _update_index
+from assistant.ingest.content_keys import LOG as KEY_LOG
+from assistant.ingest.content_keys import check_key, content_key, content_keys, record_keys
 from assistant.ingest.corpus import DOC_ID, META_FIELDS, load_corpus, meta_path, read_utf8, translation_path
 from assistant.ingest.formats import FORMATS, HISTORY_FIELDS, IngestedDocument, parse_date, read_document
 from assistant.settings import Settings
@@ -66,10 +68,6 @@ _EXTRA_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _MAX_META_CHARS = 500
 #: Written by ``add`` for the record; not metadata a caller sets.
 _PROVENANCE = ("format", "encoding", "original_file", "added_at", "updated_at")
-#: The cache of the corpus documents' content keys (see :func:`_content_keys`).
-_KEY_CACHE = ".content-keys.json"
-#: Temporary files of :func:`assistant.fileio.atomic_open` for corpus files.
-_TEMP_FILE = re.compile(r"^\.(?:[a-z0-9][a-z0-9._-]*\.(?:txt|meta\.json|en\.json)|\.content-keys\.json)\.\w+\.tmp$")
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: Chinese characters (CJK ideographs of every block, and 〇), transliterated in document ids.
 _HAN = re.compile(r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
@@ -286,8 +284,7 @@ def _import(
     policy: AddPolicy,
 ) -> ImportResult:
     corpus = Path(settings.corpus_dir)
-    with _corpus_lock(corpus):
-        existing = _content_keys(corpus)
+    with _corpus_lock(corpus) as existing:
         by_key = {k: d for d, k in existing.items()}
         plans: list[_Plan] = []
         problems: list[CorpusError | AccessDeniedError] = []
@@ -313,18 +310,16 @@ def _import(
         try:
             for plan in changed:
                 _write_document(corpus, plan, backups)
+            record_keys(corpus, {p.doc_id: p.key for p in changed})
             if update_index:
                 report = _update_index(
-                    settings,
-                    embedder=embedder,
-                    progress=progress,
-                    log=log,
-                    only=[p.doc_id for p in plans] if not strict else None,
+                    settings, embedder=embedder, progress=progress, log=log, only=[p.doc_id for p in plans]
                 )
                 log(report.summary())
         except BaseException:
             if strict or not update_index:
                 _restore(backups)
+                (corpus / KEY_LOG).unlink(missing_ok=True)  # the record no longer matches: checked next time
             raise
     return ImportResult([_result(p) for p in plans], [str(p) for p in problems], report)
 
@@ -446,12 +441,6 @@ def _own_id(did: str, name: str, corpus: Path, existing: Mapping[str, str], plan
     else:
         return did
     return _hashed(did, stem) if other and _stem(other) != stem else did
-
-
-def content_key(text: str) -> str:
-    """A hash of a text's content that ignores whitespace and full-/half-width forms: equal keys
-    mean the same document, whatever the file format or encoding it came in."""
-    return hashlib.sha256("".join(unicodedata.normalize("NFKC", text).split()).encode("utf-8")).hexdigest()
 
 
 def _user_meta(meta: Mapping[str, str]) -> dict[str, str]:
@@ -594,34 +583,6 @@ def _combined(problems: list[CorpusError], total: int) -> CorpusError:
     return cls(f"{len(problems)} files cannot be added, so nothing was: " + "; ".join(str(p) for p in problems))
 
 
-def _content_keys(corpus: Path) -> dict[str, str]:
-    """Content key of every document in the corpus folder, from a cache of the keys by file size
-    and modification time (``.content-keys.json``), so that adding one file to a library of
-    thousands does not read them all again."""
-    if not corpus.is_dir():
-        return {}
-    cache_path = corpus / _KEY_CACHE
-    try:
-        cache = json.loads(cache_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
-    keys: dict[str, str] = {}
-    fresh: dict[str, list[Any]] = {}
-    for p in sorted(corpus.glob("*.txt")):
-        if not DOC_ID.fullmatch(p.stem):
-            continue
-        stat = p.stat()
-        entry = cache.get(p.stem)
-        if not (isinstance(entry, list) and entry[:2] == [stat.st_size, stat.st_mtime_ns]):
-            entry = [stat.st_size, stat.st_mtime_ns, content_key(read_utf8(p))]
-        fresh[p.stem] = entry
-        keys[p.stem] = entry[2]
-    if fresh != cache:
-        with contextlib.suppress(OSError):
-            write_json(cache_path, fresh)
-    return keys
-
-
 def _plan(
     path: Path,
     label: str,
@@ -647,6 +608,7 @@ def _plan(
     if derived:
         did = _own_id(did, path.name, Path(settings.corpus_dir), existing, planned_ids)
         warnings.append(f"document id {did!r} was made from the file name; choose one with --doc-id")
+    check_key(Path(settings.corpus_dir), did, existing, by_key)  # its own file read, not the record trusted
     key = content_key(doc.text)
     same = by_key.get(key)
     if same and same != did:
@@ -739,17 +701,16 @@ def _restore(backups: dict[Path, bytes | None]) -> None:
 
 
 @contextlib.contextmanager
-def _corpus_lock(corpus: Path) -> Iterator[None]:
+def _corpus_lock(corpus: Path) -> Iterator[dict[str, str]]:
     """Serialise changes to one corpus folder across processes and threads (a lock on the folder
-    itself); once held, temporary files a killed change left behind are removed."""
+    itself); once held, temporary files a killed change left behind are removed (by
+    :func:`~assistant.ingest.content_keys.content_keys`, which finds the folder changed since its
+    record). Yields the content keys."""
     corpus.mkdir(parents=True, exist_ok=True)
     fd = os.open(corpus, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        for leftover in corpus.iterdir():
-            if _TEMP_FILE.match(leftover.name):  # every corpus write happens under this lock
-                leftover.unlink(missing_ok=True)
-        yield
+        yield content_keys(corpus)
     finally:
         os.close(fd)
 
@@ -781,10 +742,12 @@ def remove_document(
             for path in files:  # the text first: without it the document is gone
                 path.unlink(missing_ok=True)
             fsync_dir(corpus)
+            record_keys(corpus, {doc_id: None})
             if update_index:
-                _update_index(settings, embedder=embedder, progress=False)
+                _update_index(settings, embedder=embedder, progress=False, only=[doc_id])
         except BaseException:
             _restore(backups)
+            (corpus / KEY_LOG).unlink(missing_ok=True)
             raise
 
 

@@ -3,17 +3,25 @@
 Layout::
 
     index/CURRENT                          name of the live generation, e.g. "gen-000012.json"
-    index/gen-000012.json                  model, dimension, segments (with deleted documents), documents
+    index/gen-000012.json                  model, dimension, segments (with deleted documents), the documents
+                                           snapshot it builds on and the entries changed since
+    index/docs-000010.json                 a documents snapshot: doc_id → entry (segment, first key, metadata)
     index/segments/seg-000007/chunks.jsonl    one :class:`~assistant.types.ChunkRecord` per line
     index/segments/seg-000007/chunks.npz      per chunk: byte offset, clause number; numbered units
     index/segments/seg-000007/rows.npz        per vector row: chunk key and flags (view, translated)
     index/segments/seg-000007/kw-<field>.npz  BM25 postings of the rows (``words``, ``bigrams``, ``gloss``)
+    index/segments/seg-000007/text-hashes.npy a hash of each row's embedded text, sorted (vectors reused by text)
+    index/segments/seg-000007/text-rows.npy   the row of each of those hashes
     index/segments/seg-000007/dense.faiss     the rows' vectors (FAISS store; Milvus keeps them itself)
 
 Adding documents writes a new segment and a new generation; nothing else is rewritten or
-re-tokenised. Removing (or replacing) a document lists it as deleted in the next generation; its
-rows are skipped until :func:`compact` merges segments. A segment is written in a temporary folder
-and renamed into place, and a generation becomes live by an atomic replace of ``CURRENT``, so a
+re-tokenised. A generation file is small: it lists the segments, names a documents snapshot
+(``docs-<n>.json``, immutable) and carries the documents changed since it; a new snapshot is written
+only when that delta passes :data:`SNAPSHOT_AFTER` entries, so a commit writes what changed and a
+small record of it, not every document's entry. Removing (or replacing) a document lists it as
+deleted in the next generation; its rows are skipped until a merge rewrites its segment. A segment
+is written in a temporary folder and renamed into place, and a generation becomes live by an atomic
+replace of ``CURRENT``, so a
 crash at any point leaves the old index or the new one, both loadable. Readers keep the generation
 they opened; the previous generation's segments stay on disk for them.
 """
@@ -23,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import mmap
 import os
@@ -41,13 +50,19 @@ from assistant.store.sparse import FieldStats, Postings
 from assistant.text.numerals import cn_to_int
 from assistant.types import ChunkRecord, DocumentRecord
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
+#: Generations of this older format (documents inline) are still read.
+_READABLE_VERSIONS = (4, FORMAT_VERSION)
+#: A generation writes a new documents snapshot once more than this many entries changed since the last one.
+SNAPSHOT_AFTER = 64
 CURRENT = "CURRENT"
 SEGMENTS = "segments"
 #: Reference classes of numbered units (what "第十一条", "一、", "二是" can name).
 REF_CLASSES = ("clause", "section", "subpoint")
 _CLAUSE_KINDS = {"clause", "article", "item", "subitem"}
 _SECTION_KINDS = {"section", "heading", "chapter"}
+#: Sorted text hashes and their rows, read memory-mapped: a lookup touches a few pages, not the whole segment.
+HASHES, HASH_ROWS = "text-hashes.npy", "text-rows.npy"
 
 
 def now() -> str:
@@ -112,8 +127,25 @@ class Manifest:
     next_segment: int = 1
     built_at: str = ""
     name: str = ""
+    #: The documents snapshot this generation builds on ("" if none yet), and its entries as read.
+    snapshot: str = ""
+    snapshot_documents: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
-    def to_json(self) -> dict[str, Any]:
+    def delta(self) -> dict[str, dict[str, Any] | None]:
+        """The entries that differ from the snapshot (``None``: removed). Entries are replaced,
+        never changed in place, so identity tells what changed."""
+        base = self.snapshot_documents
+        out: dict[str, dict[str, Any] | None] = {k: v for k, v in self.documents.items() if base.get(k) is not v}
+        out.update({k: None for k in base if k not in self.documents})
+        return out
+
+    def to_json(self, delta: dict[str, dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """The generation file: documents as the snapshot's name and ``delta``, or inline without one."""
+        docs: dict[str, Any] = (
+            {"documents": self.documents}
+            if delta is None
+            else {"documents_snapshot": self.snapshot, "documents_delta": delta}
+        )
         return {
             "format_version": FORMAT_VERSION,
             "model": self.model,
@@ -125,7 +157,7 @@ class Manifest:
             "next_segment": self.next_segment,
             "chunk_count": sum(d["chunks"] for d in self.documents.values()),
             "segments": [s.__dict__ for s in self.segments],
-            "documents": self.documents,
+            **docs,
         }
 
     def delete(self, doc_id: str) -> None:
@@ -137,20 +169,33 @@ class Manifest:
             self.segments.remove(seg)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], name: str) -> Manifest:
+    def from_json(cls, data: dict[str, Any], name: str, snapshot: dict[str, dict[str, Any]] | None = None) -> Manifest:
+        """A generation from its file's JSON (and the documents snapshot it names, if any)."""
         reserved = {"format_version", "model", "dim", "store", "built_at", "next_key", "next_segment"}
-        reserved |= {"chunk_count", "segments", "documents"}
+        reserved |= {"chunk_count", "segments", "documents", "documents_snapshot", "documents_delta"}
+        if "documents" in data:
+            documents, base = dict(data["documents"]), {}
+        else:
+            base = snapshot or {}
+            documents = dict(base)
+            for doc_id, entry in data["documents_delta"].items():
+                if entry is None:
+                    documents.pop(doc_id, None)
+                else:
+                    documents[doc_id] = entry
         return cls(
             model=data["model"],
             dim=int(data["dim"]),
             store=data.get("store", "faiss"),
             meta={k: v for k, v in data.items() if k not in reserved},
             segments=[SegmentEntry(**s) for s in data["segments"]],
-            documents=data["documents"],
+            documents=documents,
             next_key=int(data["next_key"]),
             next_segment=int(data["next_segment"]),
             built_at=data.get("built_at", ""),
             name=name,
+            snapshot=data.get("documents_snapshot", ""),
+            snapshot_documents=base,
         )
 
 
@@ -181,7 +226,7 @@ def read_manifest(index_dir: str | os.PathLike[str], *, expect_model: str | None
         raise StaleIndexError(
             f"the index in {folder}/ is incomplete or corrupt ({exc}); rebuild it with `assistant index --rebuild`"
         ) from exc
-    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+    if not isinstance(data, dict) or data.get("format_version") not in _READABLE_VERSIONS:
         version = data.get("format_version") if isinstance(data, dict) else "?"
         raise StaleIndexError(
             f"the index in {folder}/ has format {version}, this version reads {FORMAT_VERSION}; "
@@ -192,7 +237,21 @@ def read_manifest(index_dir: str | os.PathLike[str], *, expect_model: str | None
             f"the index in {folder}/ was built with {data['model']!r}, not {expect_model!r}; "
             f"rebuild it with `assistant index --model ...` or query with that model"
         )
-    return Manifest.from_json(data, gen.name)
+    snapshot = None
+    if data.get("documents_snapshot"):
+        try:
+            snapshot = json.loads((folder / data["documents_snapshot"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StaleIndexError(
+                f"the index in {folder}/ is incomplete or corrupt ({exc}); rebuild it with `assistant index --rebuild`"
+            ) from exc
+    return Manifest.from_json(data, gen.name, snapshot)
+
+
+def generation_segments(index_dir: str | os.PathLike[str], name: str) -> tuple[set[str], str]:
+    """The segments a generation file lists, and the documents snapshot it names (read without the snapshot)."""
+    data = json.loads((Path(index_dir) / name).read_text(encoding="utf-8"))
+    return {s["name"] for s in data["segments"]}, data.get("documents_snapshot", "")
 
 
 @contextlib.contextmanager
@@ -383,6 +442,33 @@ class IndexReader:
 # -- writing --------------------------------------------------------------------------------------
 
 
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash of each text (what a row's vector is keyed by in :data:`HASHES`)."""
+    return np.asarray(
+        [int.from_bytes(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest(), "little") for t in texts],
+        dtype=np.uint64,
+    )
+
+
+def read_text_hashes(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A segment's row text hashes, sorted, and the row of each (empty for a segment written without them)."""
+    try:
+        hashes, rows = np.load(folder / HASHES, mmap_mode="r"), np.load(folder / HASH_ROWS, mmap_mode="r")
+    except (OSError, ValueError):
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return (hashes, rows) if len(hashes) == len(rows) else (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+
+
+def row_text_hashes(folder: Path, rows: int) -> np.ndarray | None:
+    """A segment's text hashes in row order (``None`` if it has none)."""
+    hashes, at = read_text_hashes(folder)
+    if len(at) != rows:
+        return None
+    out = np.zeros(rows, np.uint64)
+    out[np.asarray(at)] = np.asarray(hashes)
+    return out
+
+
 def numbered_units(chunk: ChunkRecord) -> list[tuple[int, int]]:
     """The ``(reference class, number)`` pairs a chunk answers to: 第十一条 → (clause, 11); a
     clause inside section 四 → (section, 4)."""
@@ -423,12 +509,17 @@ class SegmentWriter:
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
 
     def write_segment(
-        self, manifest: Manifest, docs: Sequence[BuiltDocument], postings: dict[str, Postings] | None = None
+        self,
+        manifest: Manifest,
+        docs: Sequence[BuiltDocument],
+        postings: dict[str, Postings] | None = None,
+        hashes: np.ndarray | None = None,
     ) -> SegmentEntry:
         """Write ``docs`` as a new segment; their chunks get keys from ``manifest.next_key`` on
         (the manifest is updated in memory; :meth:`commit` makes it live).
 
-        ``postings`` gives the keyword fields ready-made (a merge), instead of the rows' tokens.
+        ``postings`` and ``hashes`` (a merge) give the keyword fields and the rows' text hashes
+        ready-made, instead of from the rows' tokens and texts.
         """
         name = f"seg-{manifest.next_segment:06d}"
         tmp = self.path / SEGMENTS / f".{name}.tmp"
@@ -469,6 +560,11 @@ class SegmentWriter:
             num_value=nums[:, 2].astype(np.int32),
         )
         np.savez(tmp / "rows.npz", key=np.asarray(row_key, dtype=np.int64), flags=np.asarray(row_flags, dtype=np.uint8))
+        if hashes is None:
+            hashes = text_hashes([row.text for built in docs for row in built.rows])
+        order = np.argsort(hashes, kind="stable")
+        np.save(tmp / HASHES, hashes[order])
+        np.save(tmp / HASH_ROWS, order.astype(np.int64))
         for f in FIELDS:
             (postings[f] if postings else Postings.build(tokens[f])).save(tmp / f"kw-{f}.npz")
         dim = manifest.dim
@@ -492,19 +588,31 @@ class SegmentWriter:
         readers that still use it, and remove older ones."""
         previous = current_generation(self.path)
         numbers = [int(p.stem.split("-")[1]) for p in self.path.glob("gen-*.json") if p.stem.split("-")[1].isdigit()]
-        name = f"gen-{max(numbers, default=0) + 1:06d}.json"
+        number = max(numbers, default=0) + 1
+        name = f"gen-{number:06d}.json"
         manifest.built_at = now()
-        write_json(self.path / name, manifest.to_json())
+        delta = manifest.delta()
+        if not manifest.snapshot or len(delta) > SNAPSHOT_AFTER:
+            snapshot = f"docs-{number:06d}.json"
+            write_text(self.path / snapshot, json.dumps(manifest.documents, ensure_ascii=False, separators=(",", ":")))
+            manifest.snapshot, manifest.snapshot_documents, delta = snapshot, dict(manifest.documents), {}
+        write_json(self.path / name, manifest.to_json(delta))
         write_text(self.path / CURRENT, name + "\n")
         manifest.name = name
         keep = {name, previous.name if previous else ""}
         used: set[str] = {s.name for s in manifest.segments}
+        snapshots = {manifest.snapshot}
         for gen in self.path.glob("gen-*.json"):
             if gen.name in keep:
                 with contextlib.suppress(OSError, ValueError, KeyError):
-                    used |= {s["name"] for s in json.loads(gen.read_text(encoding="utf-8"))["segments"]}
+                    segments, snapshot = generation_segments(self.path, gen.name)
+                    used |= segments
+                    snapshots.add(snapshot)
             else:
                 gen.unlink(missing_ok=True)
+        for old in self.path.glob("docs-*.json"):
+            if old.name not in snapshots:
+                old.unlink(missing_ok=True)
         for seg in (self.path / SEGMENTS).glob("seg-*"):
             if seg.name not in used:
                 shutil.rmtree(seg, ignore_errors=True)

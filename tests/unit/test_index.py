@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from assistant.errors import IndexNotFoundError, ModelMismatchError, StaleIndexError
-from assistant.indexing import MAX_SEGMENTS, build_index, compact_index, stale_documents, update_index
+from assistant.indexing import build_index, compact_index, stale_documents, update_index
 from assistant.retrieval import Retriever
 from assistant.store.faiss_store import read_vectors
+from assistant.store.merge_policy import segment_bound
 from assistant.store.segments import (
     CURRENT,
     FORMAT_VERSION,
@@ -23,6 +24,7 @@ from assistant.store.segments import (
     current_generation,
     read_manifest,
 )
+from assistant.tuning import Tuning
 from tests.conftest import ORIGINAL, YELLOW_RIVER
 from tests.unit.conftest import DOC_A, DOC_B, STUB_MODEL, build, quiet, stub_tuning
 
@@ -63,7 +65,7 @@ def test_manifest_and_readable_chunk_store(stub_settings) -> None:
     m = read_manifest(index_dir)
     data = json.loads((index_dir / m.name).read_text(encoding="utf-8"))
     assert (index_dir / CURRENT).read_text(encoding="utf-8").strip() == m.name and m.name.startswith("gen-")
-    assert m.model == STUB_MODEL and m.dim == 256 and data["format_version"] == FORMAT_VERSION == 4
+    assert m.model == STUB_MODEL and m.dim == 256 and data["format_version"] == FORMAT_VERSION == 5
     assert data["chunk_count"] == len(chunks(index_dir)) == 55
     assert set(m.documents) == set(ORIGINAL) and m.store == "faiss"
     assert all(len(d["fingerprint"]) > 10 and d["indexed_at"] for d in m.documents.values())
@@ -74,6 +76,8 @@ def test_manifest_and_readable_chunk_store(stub_settings) -> None:
         "chunks.jsonl",
         "chunks.npz",
         "rows.npz",
+        "text-hashes.npy",
+        "text-rows.npy",
         "kw-words.npz",
         "kw-bigrams.npz",
         "kw-gloss.npz",
@@ -195,12 +199,13 @@ def test_deleted_rows_are_never_returned(small, keyword_embedder) -> None:
 
 
 def test_compaction_merges_segments_and_drops_deleted_rows(small, keyword_embedder) -> None:
-    build(small)
+    no_merges = Tuning.load().replace(merge_segments_per_tier=100)
+    build(small, tuning=no_merges)
     for n in range(3):
         (small.corpus_dir / f"doc-{n}.txt").write_text(f"第一条 第{n}号规定的内容。\n", encoding="utf-8")
-        build(small)
+        build(small, tuning=no_merges)
     (small.corpus_dir / "doc-b.txt").write_text(DOC_B + "第三条 施行。\n", encoding="utf-8")
-    build(small)
+    build(small, tuning=no_merges)
     before = Retriever.load(settings=small, embedder=keyword_embedder)
     expected = {q: [h.clause_id for h in before.search(q, k=3)] for q in ("小微企业首贷", "本办法适用于", "第2号规定")}
     records = {c.chunk_id: c for c in chunks(small.index_dir)}
@@ -222,13 +227,16 @@ def test_compaction_merges_segments_and_drops_deleted_rows(small, keyword_embedd
 
 def test_many_small_segments_are_merged_automatically(small) -> None:
     base = build(small).chunk_count
-    for n in range(MAX_SEGMENTS + 1):
+    many = 13
+    for n in range(many):
         (small.corpus_dir / f"n-{n:02d}.txt").write_text(f"第一条 第{n}号通知的内容。\n", encoding="utf-8")
-    report = build(small, segment_rows=1)  # one segment per document, then more than MAX_SEGMENTS live
+    report = build(small, segment_rows=1)  # one segment per document, then the tiered policy merges them
     m = read_manifest(small.index_dir)
-    assert report.added == [f"n-{n:02d}" for n in range(MAX_SEGMENTS + 1)]
-    assert len(m.segments) <= MAX_SEGMENTS and len(m.documents) == MAX_SEGMENTS + 3
-    assert len(chunks(small.index_dir)) == base + MAX_SEGMENTS + 1
+    tuning = Tuning.load()
+    assert report.added == [f"n-{n:02d}" for n in range(many)]
+    bound = segment_bound(report.row_count, floor=tuning.merge_floor_rows, per_tier=tuning.merge_segments_per_tier)
+    assert len(m.segments) <= bound < many and len(m.documents) == many + 2
+    assert len(chunks(small.index_dir)) == base + many
 
 
 def test_a_bulk_import_is_written_in_several_segments(small) -> None:
