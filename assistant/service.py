@@ -159,12 +159,17 @@ class Service:
         doc_ids: Sequence[str] | None = None,
         mode: str = "hybrid",
         translations: bool | None = None,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> list[Hit]:
-        """The ``k`` best clauses (validated with this service's limits)."""
+        """The ``k`` best clauses (validated with this service's limits); ``as_of`` / ``include_superseded``
+        choose the versions searched (default: those in force today)."""
         query = validate_query(query)
         options = SearchOptions(
             mode=self.check_mode(mode),
             translations=self.settings.use_translations if translations is None else translations,
+            as_of=as_of or None,
+            include_superseded=bool(include_superseded),
         )
         return self.retriever.search(query, self.check_k(k), doc_ids=self.check_doc_ids(doc_ids), options=options)
 
@@ -177,6 +182,8 @@ class Service:
         mode: str = "hybrid",
         history: Sequence[str] = (),
         generative: bool = False,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> Answer:
         """An answer with cited clauses (the answerer refuses a question with no words, or such a
         history entry); the service checks the limits."""
@@ -189,6 +196,8 @@ class Service:
             mode=self.check_mode(mode),
             history=list(history),
             generative=bool(generative),
+            as_of=as_of or None,
+            include_superseded=bool(include_superseded),
         )
 
     def clause(self, clause_id: str) -> Hit:

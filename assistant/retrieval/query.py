@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from assistant.text.scope import Scope
 from assistant.text.termbase import Termbase
 
 MODES = ("hybrid", "dense", "bm25")
+_ISO_DAY = re.compile(r"(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class SearchOptions:
         scope: Favour the documents a question names by place or issuer ("the Shandong opinion").
         titles: Favour the documents a question names by title ("信托法第二十条", "under the Trust Law").
         language_weights: Language-aware fusion weights (off: every channel weighs the same).
+        as_of: Search the versions of each law in force on this day (ISO ``YYYY-MM-DD``) instead of today.
+        include_superseded: Search every version (those not in force are marked).
     """
 
     mode: str = "hybrid"
@@ -52,10 +56,14 @@ class SearchOptions:
     scope: bool = True
     titles: bool = True
     language_weights: bool = True
+    as_of: str | None = None
+    include_superseded: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InvalidQueryError(f"unknown retrieval mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.as_of is not None and not _ISO_DAY.fullmatch(str(self.as_of)):
+            raise InvalidQueryError(f"as_of must be a date as YYYY-MM-DD, not {self.as_of!r}")
 
 
 #: Features that :class:`SearchOptions` can switch on or off, for ablation tables.
