@@ -45,6 +45,8 @@ class SearchOptions:
         language_weights: Language-aware fusion weights (off: every channel weighs the same).
         as_of: Search the versions of each law in force on this day (ISO ``YYYY-MM-DD``) instead of today.
         include_superseded: Search every version (those not in force are marked).
+        fold: Show each clause text once: the same text in an older version or in a document quoting
+            it goes under the hit's ``also_in`` (off: every hit as ranked, texts may repeat).
     """
 
     mode: str = "hybrid"
@@ -58,6 +60,7 @@ class SearchOptions:
     language_weights: bool = True
     as_of: str | None = None
     include_superseded: bool = False
+    fold: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -67,7 +70,17 @@ class SearchOptions:
 
 
 #: Features that :class:`SearchOptions` can switch on or off, for ablation tables.
-FEATURES = ("translations", "termbase", "glosses", "bigrams", "references", "scope", "titles", "language_weights")
+FEATURES = (
+    "translations",
+    "termbase",
+    "glosses",
+    "bigrams",
+    "references",
+    "scope",
+    "titles",
+    "language_weights",
+    "fold",
+)
 
 
 @dataclass(frozen=True)

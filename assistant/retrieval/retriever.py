@@ -344,8 +344,11 @@ class Retriever:
                 fused[np.isin(key_docs, list(titled))] += self.tuning.title_bonus * total
         cross = q.language == "en" and opts.translations  # the views the dense channel searched
         views = Where(views=frozenset({"text", "translation"} if cross else {"text"}))
-        hits = self._hits(keys, fused, parts, named, vectors.get("question"), 2 * k, views)
-        hits = fold(hits, k, self.versions, self._older, excluded)
+        if opts.fold:  # twice as many, so that k remain once identical texts are folded
+            hits = self._hits(keys, fused, parts, named, vectors.get("question"), 2 * k, views)
+            hits = fold(hits, k, self.versions, self._older, excluded)
+        else:
+            hits = self._hits(keys, fused, parts, named, vectors.get("question"), k, views)
         timings["fusion"] += time.perf_counter() - t
         return hits
 

@@ -130,6 +130,13 @@ def test_search_returns_the_version_in_force_and_folds_older_identical_clauses(t
     assert {h.doc_id for h in both} == {old, new}
     assert next(h for h in both if h.path == "第一条").doc_id == new  # the version in force stands for it
 
+    unfolded = _search(
+        two_versions, keyword_embedder, "证券公司停业整顿的期限最长多久？", include_superseded=True, fold=False
+    )
+    first = [h for h in unfolded if h.path == "第一条"]
+    assert {h.doc_id for h in first} == {old, new} and not any(h.also_in for h in unfolded)
+    assert [h.rank for h in unfolded] == list(range(1, len(unfolded) + 1))
+
     with pytest.raises(InvalidQueryError, match="as_of"):
         _search(two_versions, keyword_embedder, "停业整顿", as_of="2020/01/01")
 
