@@ -300,7 +300,7 @@ def _answering(
     for lang in ("zh", "en"):
         row: dict[str, Any] = {"threshold": answerer.thresholds[lang], "ooc": []}
         qs = [q for q in gold.questions(split, in_corpus=None) if q.language == lang]
-        batches = retriever.search_batch([q.text for q in qs], 5) if qs else []
+        batches = _search(retriever, qs, 5, SearchOptions()) if qs else []
         for q, hits in zip(qs, batches, strict=True):
             cited, signals = answerer.relevant_hits(hits, lang, query=q.text)
             answered = bool(cited)
