@@ -9,7 +9,9 @@ Recognised structure, nested in the order the markers first appear:
   used only when a text has none of the numbered markers;
 * the opening text: a notice (up to its date line, e.g. ``2023年2月14日``) and a preamble, or an
   ``intro`` for articles; an article's final paragraph after its last one-paragraph section is
-  its ``closing``. Source lines such as ``来源|中国银行保险报`` are metadata, not text.
+  its ``closing``. Source lines such as ``来源|中国银行保险报`` are metadata, not text;
+* a paragraph after an enumerated list inside an article (``第十一条 …：（一）…（七）…``, then
+  ``接管期限……``) belongs to the article (a further piece of it), not to the list's last item.
 
 Text without any structure falls back to paragraphs (``p1``, ``p2``…). A clause longer than
 ``max_chars`` is split at sentence ends into pieces that all carry the clause id.
@@ -32,6 +34,8 @@ from assistant.text.normalize import CN_NUM, HEADING_MAX_CHARS, normalize_source
 from assistant.types import ChunkRecord
 
 DEFAULT_MAX_CHARS = 500
+#: Changes when the same text would be cut into other chunks (indexes re-chunk their documents).
+CHUNKER_VERSION = "2"
 HEADING_SEPARATOR = " > "
 
 _N = f"[{CN_NUM}]+"
@@ -46,6 +50,8 @@ _MARKERS: list[tuple[str, re.Pattern[str]]] = [
 ]
 #: Markers that are headings on their own line (their text is a title, not a clause body).
 _HEADING_KINDS = {"chapter", "part"}
+#: Enumerated items of a list (``（一）``, ``1.``, ``（1）``).
+_LIST_KINDS = {"clause", "item", "subitem"}
 _SUBPOINT = re.compile(r"([一二三四五六七八九十]+)是")
 _ORDINALS = [f"{n}是" for n in "一二三四五六七八九十"]
 _DATE_LINE = re.compile(
@@ -80,6 +86,7 @@ class _Node:
     path: str
     spans: list[tuple[int, int]] = field(default_factory=list)
     paragraphs: int = 0
+    tail: str = ""  # the last character of its last line
 
 
 @dataclass
@@ -221,8 +228,11 @@ def _build_structured(lines: list[_Line]) -> list[_Node]:
     stack: list[_Node] = []
     for line in lines[first:]:
         if line.kind == "para":
-            stack[-1].spans.append((line.start, line.end))
-            stack[-1].paragraphs += 1
+            owner = _paragraph_owner(stack)
+            del stack[stack.index(owner) + 1 :]
+            owner.spans.append((line.start, line.end))
+            owner.paragraphs += 1
+            owner.tail = line.text[-1]
             continue
         kinds = [n.kind for n in stack]
         if line.kind in kinds:
@@ -235,9 +245,25 @@ def _build_structured(lines: list[_Line]) -> list[_Node]:
         if not _is_heading_only(line):
             node.spans.append((line.start, line.end))
             node.paragraphs = 1
+            node.tail = line.text[-1]
         stack.append(node)
         nodes.append(node)
     return nodes
+
+
+def _paragraph_owner(stack: list[_Node]) -> _Node:
+    """The node a paragraph without a marker continues: the innermost open one, except that after
+    an enumerated list inside an article (``（一）…（七）``, then ``接管期限一般不超过12个月……``) the
+    paragraph belongs to the article, not to the list's last item. An item that ends in ``：``
+    (it introduces what follows) keeps the paragraph."""
+    top = stack[-1]
+    if top.kind not in _LIST_KINDS or _ends_with_colon(top):
+        return top
+    return next((n for n in reversed(stack) if n.kind == "article"), top)
+
+
+def _ends_with_colon(node: _Node) -> bool:
+    return node.tail in ("：", ":")
 
 
 def _is_heading_only(line: _Line) -> bool:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.chunking import parse
+from assistant.chunking import CHUNKER_VERSION, parse
 from assistant.embedding import Embedder, load_embedder, model_id
 from assistant.errors import CorpusError, DocumentTooLargeError, IndexNotFoundError, ModelMismatchError, StaleIndexError
 from assistant.ingest.corpus import Document, load_corpus, load_document
@@ -167,7 +167,10 @@ def chunk_rows(index: int, chunk: ChunkRecord) -> list[Row]:
 
 def document_fingerprint(doc: Document, settings: Settings, termbase: Termbase) -> str:
     """Changes when anything a document's chunks depend on changes: its files, chunking, termbase."""
-    return f"{doc.fingerprint()}:{settings.max_chunk_chars}:{termbase.fingerprint()[:8]}:{TOKENIZER_VERSION}"
+    return (
+        f"{doc.fingerprint()}:{settings.max_chunk_chars}:{termbase.fingerprint()[:8]}:{TOKENIZER_VERSION}"
+        f":c{CHUNKER_VERSION}"
+    )
 
 
 def _document_record(

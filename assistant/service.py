@@ -174,14 +174,19 @@ class Service:
         mode: str = "hybrid",
         translations: bool | None = None,
         rerank: bool | None = None,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> list[Hit]:
         """The ``k`` best clauses (validated with this service's limits); ``rerank`` defaults to the
-        ``rerank_search`` setting."""
+        ``rerank_search`` setting; ``as_of`` / ``include_superseded`` choose the versions searched
+        (default: those in force today)."""
         query = validate_query(query)
         options = SearchOptions(
             mode=self.check_mode(mode),
             translations=self.settings.use_translations if translations is None else translations,
             rerank=self.settings.rerank_search if rerank is None else bool(rerank),
+            as_of=as_of or None,
+            include_superseded=bool(include_superseded),
         )
         return self.retriever.search(query, self.check_k(k), doc_ids=self.check_doc_ids(doc_ids), options=options)
 
@@ -195,6 +200,8 @@ class Service:
         history: Sequence[str] = (),
         generative: bool = False,
         rerank: bool = True,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> Answer:
         """An answer with cited clauses (the answerer refuses a question with no words, or such a
         history entry); the service checks the limits."""
@@ -208,6 +215,8 @@ class Service:
             history=list(history),
             generative=bool(generative),
             rerank=bool(rerank),
+            as_of=as_of or None,
+            include_superseded=bool(include_superseded),
         )
 
     def clause(self, clause_id: str) -> Hit:

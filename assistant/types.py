@@ -31,6 +31,11 @@ class DocumentRecord:
         clauses: Number of clauses.
         indexed_at: When this version was indexed (UTC, ISO).
         names: Places and regulators its title and issuer name (for document scope).
+        law_id: The law it is a version of (shared by the versions; see :mod:`assistant.ingest.versions`).
+        effective: The version's date (ISO): the file name's date or its latest revision, not the adoption.
+        in_force: The version in force (derived from the law's versions when the index is opened).
+        superseded_by: The next version once that one took effect, else ``None``.
+        versions: The law's versions in the index, oldest first (derived too).
     """
 
     doc_id: str
@@ -45,10 +50,16 @@ class DocumentRecord:
     clauses: int = 0
     indexed_at: str = ""
     names: tuple[str, ...] = ()
+    law_id: str = ""
+    effective: str = ""
+    in_force: bool = True
+    superseded_by: str | None = None
+    versions: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["names"] = list(self.names)
+        out["versions"] = list(self.versions)
         return out
 
     @classmethod
@@ -56,10 +67,11 @@ class DocumentRecord:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["names"] = tuple(values.get("names", ()))
+        values["versions"] = tuple(values.get("versions", ()))
         return cls(**values)
 
     def listing(self) -> dict[str, Any]:
-        """The short form the document lists show (id, title, issuer, date, language, counts, time)."""
+        """The short form the document lists show (id, title, issuer, date, language, counts, time, version)."""
         return {
             "doc_id": self.doc_id,
             "title": self.title,
@@ -69,6 +81,11 @@ class DocumentRecord:
             "chunks": self.chunks,
             "clauses": self.clauses,
             "indexed_at": self.indexed_at,
+            "law_id": self.law_id,
+            "effective": self.effective,
+            "in_force": self.in_force,
+            "superseded_by": self.superseded_by,
+            "versions": list(self.versions),
         }
 
 
@@ -146,6 +163,24 @@ class Candidates:
 
 
 @dataclass
+class AlsoIn:
+    """Another place the same clause text stands: an older version of the law, or another document
+    that quotes it (folded under the hit shown).
+
+    Attributes:
+        doc_id: The document.
+        clause_id: The clause there.
+        effective: That version's date (ISO), ``""`` if unknown.
+        in_force: Whether that version is in force.
+    """
+
+    doc_id: str
+    clause_id: str
+    effective: str = ""
+    in_force: bool = True
+
+
+@dataclass
 class Hit:
     """One retrieved clause.
 
@@ -177,6 +212,12 @@ class Hit:
         rerank: The reranker's logit for this clause (how well it answers the question; above 0
             more likely than not), or ``None`` when the search did not rerank it.
         doc_meta: The document's other metadata (``title_en``, ``short_title``, ``issuer_en``…).
+        law_id: The law the document is a version of.
+        effective: The version's date (ISO), ``""`` if unknown.
+        in_force: Whether this version is in force (today, or on the search's ``as_of`` day).
+        superseded_by: The version that replaced it, else ``None``.
+        versions: The law's versions in the index, oldest first.
+        also_in: The same text in older versions or other documents, folded under this hit.
 
     Example:
         >>> hit = r.search("Which measures support Yellow River ecology?")[0]   # doctest: +SKIP
@@ -209,6 +250,12 @@ class Hit:
     reference: bool = False
     rerank: float | None = None
     doc_meta: dict[str, Any] = field(default_factory=dict)
+    law_id: str = ""
+    effective: str = ""
+    in_force: bool = True
+    superseded_by: str | None = None
+    versions: list[str] = field(default_factory=list)
+    also_in: list[AlsoIn] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field."""
@@ -238,6 +285,11 @@ class Hit:
             heading_en=chunk.heading_en,
             translation_pairs=chunk.translation_pairs,
             doc_meta=dict(doc.extra),
+            law_id=doc.law_id,
+            effective=doc.effective,
+            in_force=doc.in_force,
+            superseded_by=doc.superseded_by,
+            versions=list(doc.versions),
             **found,
         )
 

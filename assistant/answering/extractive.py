@@ -33,6 +33,7 @@ from assistant.answering.answerability import Answerability
 from assistant.answering.generative import chat_model_from_settings, generate_answer
 from assistant.retrieval import Retriever, validate_query
 from assistant.retrieval.rerank import probability
+from assistant.retrieval.versions import version_label
 from assistant.settings import Settings
 from assistant.text.english import english_heading
 from assistant.text.normalize import detect_language, sentence_spans, shorten, squeeze, to_simplified
@@ -116,6 +117,8 @@ class Answerer:
         history: Sequence[str] = (),
         generative: bool = False,
         rerank: bool = True,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> Answer:
         """Answer ``question`` from the retrieved clauses.
 
@@ -127,6 +130,8 @@ class Answerer:
             history: Earlier questions of the conversation, oldest first.
             generative: Let the configured LLM write the answer (extractive if none is configured).
             rerank: Let the reranker order the clauses and decide "not found" (where one is loaded).
+            as_of: Cite the versions of each law in force on this day (ISO), not today's.
+            include_superseded: Search every version of each law (those not in force are marked).
 
         Raises:
             InvalidQueryError: The question is empty, too long, or has no words.
@@ -144,7 +149,9 @@ class Answerer:
         history = [validate_query(h, what="history entry") for h in history]
         language = detect_language(question)
         query = contextualize(question, history)
-        hits = self.retriever.search(query, k, doc_ids=doc_ids, mode=mode, rerank=rerank)
+        hits = self.retriever.search(
+            query, k, doc_ids=doc_ids, mode=mode, rerank=rerank, as_of=as_of, include_superseded=include_superseded
+        )
         relevant, signals = self.relevant_hits(hits, language, query=query)
         if not relevant:
             return Answer(question, query, language, NOT_FOUND[language], [], False, hits=hits, answerability=signals)
@@ -243,7 +250,10 @@ def clause_label(hit: Hit, language: str) -> str:
         doc = meta.get("short_title_en") or meta.get("title_en") or meta.get("short_title") or hit.title
     else:
         doc = meta.get("short_title") or hit.title
-    return f"{own} — {shorten(doc, 48)}"
+    version = version_label(hit, language) if len(hit.versions) > 1 or not hit.in_force else ""
+    if version:
+        version = f"（{version}）" if language == "zh" else f" ({version})"
+    return f"{own} — {shorten(doc, 48)}{version}"
 
 
 def compose(language: str, citations: Sequence[Citation], termbase: Termbase | None = None) -> str:

@@ -2,7 +2,7 @@
 
 Files under ``eval/``::
 
-    queries.jsonl     {"_id", "text", "metadata": {"language", "split", "kind", "doc", "ooc"}}
+    queries.jsonl     {"_id", "text", "metadata": {"language", "split", "kind", "doc", "ooc", "as_of"}}
     qrels/dev.tsv     query-id <TAB> corpus-id <TAB> score   (header line first)
     qrels/test.tsv
     corpus.jsonl      the clause-level corpus export (written by ``assistant eval``)
@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 from collections.abc import Iterable
@@ -44,6 +45,7 @@ class Question:
     doc: str | None
     relevant: dict[str, int] = field(default_factory=dict)
     ooc: str | None = None  # out-of-corpus questions: "near" (on a document's topic) or "far"
+    as_of: str | None = None  # searched as of this day (ISO date): judged on the version in force then
 
     @property
     def in_corpus(self) -> bool:
@@ -97,7 +99,7 @@ def load_gold(eval_dir: str | os.PathLike[str], known_clauses: Iterable[str] | N
         raise GoldSetError("the gold set has problems:\n  " + "\n  ".join(problems[:10]) + more)
     return GoldSet(
         [
-            Question(q.qid, q.text, q.language, q.split, q.kind, q.doc, relevant.get(qid, {}), q.ooc)
+            Question(q.qid, q.text, q.language, q.split, q.kind, q.doc, relevant.get(qid, {}), q.ooc, q.as_of)
             for qid, (q, _, _) in queries.items()
         ]
     )
@@ -127,6 +129,7 @@ def _read_queries(path: Path, problems: list[str]) -> dict[str, tuple[Question, 
             (meta.get("language") not in LANGUAGES, f"question {qid}: language must be one of {LANGUAGES}"),
             (meta.get("split") not in SPLITS, f"question {qid}: split must be one of {SPLITS}"),
             (meta.get("kind", "paraphrase") not in KINDS, f"question {qid}: kind must be one of {KINDS}"),
+            (not _is_date(meta.get("as_of")), f"question {qid}: as_of must be a date YYYY-MM-DD"),
         ]
         bad = [msg for failed, msg in checks if failed]
         problems.extend(f"{path}:{line_no}: {msg}" for msg in bad)
@@ -140,11 +143,21 @@ def _read_queries(path: Path, problems: list[str]) -> dict[str, tuple[Question, 
                     meta.get("kind", "paraphrase"),
                     meta.get("doc"),
                     ooc=meta.get("ooc") or ("mixed" if meta.get("kind") == "ooc" else None),
+                    as_of=meta.get("as_of"),
                 ),
                 path,
                 line_no,
             )
     return out
+
+
+def _is_date(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
 
 
 def _read_qrels(

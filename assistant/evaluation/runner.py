@@ -22,7 +22,7 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,10 @@ from typing import Any
 from assistant.errors import AssistantError, InvalidQueryError
 from assistant.evaluation.gold import GoldSet, Question, load_gold
 from assistant.evaluation.metrics import first_relevant_rank, mrr_at, ndcg_at, percentile, recall_at
-from assistant.evaluation.suites import DEFAULT_LIBRARY, SUITES, Suite
+from assistant.evaluation.suites import DEFAULT_LIBRARY, GENERAL, SUITES, Suite
 from assistant.fileio import write_json, write_jsonl, write_text
-from assistant.retrieval import FEATURES, MODES, Retriever, SearchOptions
+from assistant.retrieval import FEATURES, MODES, Hit, Retriever, SearchOptions
+from assistant.retrieval.versions import text_key
 from assistant.settings import Settings
 
 KS = (1, 3, 5, 10)
@@ -105,6 +106,8 @@ class ConfigResult:
     options: SearchOptions
     questions: list[QuestionResult]
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The versions suite's figures (:func:`version_metrics`), by ``today`` / ``as_of`` / ``all``.
+    versions: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,6 +165,80 @@ def _configs(args: EvalArgs, reranked: bool = False) -> list[tuple[str, SearchOp
                 options = dataclasses.replace(default, **{feature: not on})
                 out.append((f"{base} {sign} {feature.replace('_', ' ')}", options))
     return out
+
+
+def _search(retriever: Retriever, questions: Sequence[Question], depth: int, options: SearchOptions) -> list[list[Hit]]:
+    """Each question's hits, searched as of its ``as_of`` date where it has one."""
+    out: list[list[Hit]] = [[] for _ in questions]
+    groups: dict[str | None, list[int]] = {}
+    for i, q in enumerate(questions):
+        groups.setdefault(q.as_of, []).append(i)
+    for as_of, idx in groups.items():
+        opts = dataclasses.replace(options, as_of=as_of) if as_of else options
+        for i, hits in zip(
+            idx, retriever.search_batch([questions[i].text for i in idx], depth, options=opts), strict=True
+        ):
+            out[i] = hits
+    return out
+
+
+def version_metrics(
+    questions: Sequence[Question],
+    results: Sequence[QuestionResult],
+    batches: Sequence[Sequence[Hit]],
+    laws: Mapping[str, tuple[str, str]],
+    today: str | None = None,
+) -> dict[str, dict[str, float]]:
+    """The versions suite's figures, for questions asked today, with ``as_of``, and all:
+    ``right_version`` (share whose top hit is a version in force on the question's day: today or its
+    ``as_of``), ``judged_first`` (share whose judged article is ranked first) and
+    ``lists_with_text_twice`` (result lists whose top 10 show one clause text more than once).
+
+    ``laws`` maps each versioned document to its law and version date (the suite's
+    ``documents.tsv``), so which version is in force is judged from the gold set, not by the
+    retriever; a document not in it has one version."""
+    today = today or dt.date.today().isoformat()
+
+    def in_force(doc: str, day: str) -> bool:
+        if doc not in laws:
+            return True
+        law = laws[doc][0]
+        dates = sorted((date, d) for d, (other, date) in laws.items() if other == law and date <= day)
+        return bool(dates) and dates[-1][1] == doc
+
+    rows: dict[str, list[tuple[bool, bool, bool]]] = {"today": [], "as_of": [], "all": []}
+    for q, r, hits in zip(questions, results, batches, strict=True):
+        texts = [text_key(h.text) for h in hits[:10]]
+        right = bool(hits) and in_force(hits[0].doc_id, q.as_of or today)
+        row = (right, r.rank == 1, len(set(texts)) < len(texts))
+        rows["as_of" if q.as_of else "today"].append(row)
+        rows["all"].append(row)
+    return {
+        group: {
+            "n": len(vals),
+            "right_version": sum(v[0] for v in vals) / len(vals) if vals else 0.0,
+            "judged_first": sum(v[1] for v in vals) / len(vals) if vals else 0.0,
+            "lists_with_text_twice": sum(v[2] for v in vals),
+        }
+        for group, vals in rows.items()
+    }
+
+
+def _versions_table(versions: dict[str, dict[str, float]]) -> list[list[str]]:
+    rows = [["questions", "n", "top hit from the right version", "judged article first", "lists with a text twice"]]
+    labels = {"today": "in force today", "as_of": "with as_of (older version)", "all": "all"}
+    for group, label in labels.items():
+        v = versions[group]
+        rows.append(
+            [
+                label,
+                str(v["n"]),
+                f"{v['right_version']:.1%}",
+                f"{v['judged_first']:.1%}",
+                str(v["lists_with_text_twice"]),
+            ]
+        )
+    return rows
 
 
 def _is_ablation(name: str) -> bool:
@@ -253,7 +330,7 @@ def _answering(
     for lang in ("zh", "en"):
         row: dict[str, Any] = {"threshold": answerer.thresholds[lang], "ooc": []}
         qs = [q for q in gold.questions(split, in_corpus=None) if q.language == lang]
-        batches = retriever.search_batch([q.text for q in qs], 5, rerank=reranked) if qs else []
+        batches = _search(retriever, qs, 5, SearchOptions(rerank=reranked)) if qs else []
         for q, hits in zip(qs, batches, strict=True):
             cited, signals = answerer.relevant_hits(hits, lang, query=q.text)
             answered = bool(cited)
@@ -409,9 +486,10 @@ def run_evaluation(
     reranked = args.rerank and retriever.reranker is not None
     for name, options in _configs(args, reranked):
         log(f"Evaluating {name} on {len(questions)} {args.split} questions ({suite.name})…")
-        batches = retriever.search_batch([q.text for q in questions], depth, options=options)
+        batches = _search(retriever, questions, depth, options)
         results = [_score(q, [h.clause_id for h in hits], suite) for q, hits in zip(questions, batches, strict=True)]
-        configs.append(ConfigResult(name, options, results, _aggregate(results)))
+        versions = version_metrics(questions, results, batches, suite.laws()) if suite.name == "versions" else {}
+        configs.append(ConfigResult(name, options, results, _aggregate(results), versions))
     log("Measuring answers and refusals…")
     answering, samples = _answering(retriever, settings, gold, args.split, reranked)
     calibration: dict[str, Any] = {}
@@ -440,7 +518,7 @@ def evaluate(
     """Run the evaluation of one suite or of all (``args.suite == "all"``); with ``calibrate`` and
     ``write_tuning``, write a tuning file calibrated on every suite's questions together."""
     settings = settings or Settings.load()
-    names = list(SUITES) if args.suite == "all" else [args.suite]
+    names = list(GENERAL) if args.suite == "all" else [args.suite]
 
     def one(suite: str) -> EvalArgs:  # with several suites, a given report name gets each suite's name
         named = f"{args.name}-{suite}" if args.name and len(names) > 1 else args.name
@@ -545,7 +623,7 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
     docs = sorted(k for k in main.metrics if k.startswith("doc:"))
     kinds = sorted(k for k in main.metrics if k.startswith("kind:"))
     idx = report.index
-    unit = "article" if report.suite == "library" else "clause"
+    unit = "article" if report.suite in ("library", "versions") else "clause"
     tuning = report.tuning
     parts = [
         f"# Retrieval evaluation: {report.suite} suite, {a.split} split",
@@ -642,6 +720,18 @@ def render_markdown(report: EvalReport, plot_names: Sequence[str] = ()) -> str:
     ]
     for name in plot_names:
         parts += [f"![{name}]({name})", ""]
+    if main.versions:
+        parts += [
+            "## Versions",
+            "",
+            "Top hit from the right version: the first hit is a version in force on the question's day (today, or "
+            "its `as_of` date), by the dates in `documents.tsv`. Judged article first: rank 1. Lists with a text "
+            "twice: result lists (top 10) in which one clause text appears more than once "
+            "(targets: ≥ 95 %, ≥ 95 %, 0).",
+            "",
+            _markdown_table(_versions_table(main.versions)),
+            "",
+        ]
     parts += [f"## Per question ({label}), worst first", "", _markdown_table(_per_question_rows(main)), ""]
     return "\n".join(parts)
 
@@ -717,7 +807,15 @@ def report_json(report: EvalReport) -> dict[str, Any]:
         "latency": report.latency,
         "answering": report.answering,
         "calibration": report.calibration,
-        "configs": [{"name": c.name, "options": c.options.__dict__, "metrics": c.metrics} for c in report.configs],
+        "configs": [
+            {
+                "name": c.name,
+                "options": c.options.__dict__,
+                "metrics": c.metrics,
+                **({"versions": c.versions} if c.versions else {}),
+            }
+            for c in report.configs
+        ],
         "questions": [
             {
                 "id": r.qid,
@@ -814,6 +912,9 @@ def print_summary(report: EvalReport) -> None:
         print()
         print(_text_table(_by_language_table(report, [c.name for c in report.configs if _is_ablation(c.name)])))
     print()
+    if report.main.versions:
+        print(_text_table(_versions_table(report.main.versions)))
+        print()
     for lang, r in report.answering.items():
         near, far, other = _refused(r)
         print(

@@ -7,6 +7,10 @@
   distractors (``distractors.tsv``; they come from the library folder). The ``all`` subset indexes
   every document of the library instead (what a user who imports it gets: about 3,400 laws); the
   ``ci`` subset only the judged documents, which the repository carries (``eval/library/docs/``).
+* ``versions`` (``eval/versions/``): laws in two versions each (``eval/versions/docs/``, the version's
+  date in the file name), indexed with the built-in documents. Each question is asked twice: as of
+  today (judged on the version in force) and with an ``as_of`` date before the change (judged on
+  the older version). Judged per article; it has no distractors, so ``subset`` does not apply.
 
 Each suite's corpus and index live under ``<data_dir>/eval/<suite>-<subset>/``, built by the same
 ``assistant add`` / ``assistant index`` path a user's documents take.
@@ -53,6 +57,18 @@ class Suite:
     #: How many clauses to retrieve so that 10 units remain after mapping hits to units.
     depth: int = 10
 
+    def laws(self) -> dict[str, tuple[str, str]]:
+        """Each judged document's law and version date (``documents.tsv``'s ``law`` column and the
+        date in its file name); empty for a suite without versions."""
+        from assistant.ingest.versions import date_in_name
+
+        lines = (self.folder / "documents.tsv").read_text(encoding="utf-8").splitlines()
+        header = lines[0].split("\t")
+        if "law" not in header:
+            return {}
+        rows = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:] if line.strip()]
+        return {r["doc_id"]: (r["law"], date_in_name(r["path"])) for r in rows}
+
     def report_name(self, split: str) -> str:
         return split if self.name == "builtin" else f"{self.name}-{split}"
 
@@ -60,6 +76,8 @@ class Suite:
         """The settings whose corpus and index this suite is evaluated on (its corpus assembled first)."""
         if self.name == "builtin":
             return settings
+        if self.name == "versions":
+            subset = "ci"  # its documents are all in the repository; there are no distractors
         base = Path(settings.data_dir) / "eval" / f"{self.name}-{subset}"
         local = settings.replace(corpus_dir=base / "corpus", index_dir=base / "index")
         _assemble_library(self.folder, Path(settings.corpus_dir), local, subset, library, log)
@@ -73,7 +91,10 @@ def _clause(clause_id: str) -> str:
 SUITES = {
     "builtin": Suite("builtin", ROOT / "eval", _clause),
     "library": Suite("library", ROOT / "eval" / "library", article_of, depth=40),
+    "versions": Suite("versions", ROOT / "eval" / "versions", article_of, depth=40),
 }
+#: The suites ``--suite all`` evaluates and tuning uses (the versions suite measures versions only).
+GENERAL = ("builtin", "library")
 
 
 def _assemble_library(

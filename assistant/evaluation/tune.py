@@ -23,7 +23,7 @@ from pathlib import Path
 from assistant.evaluation.gold import load_gold
 from assistant.evaluation.metrics import mrr_at
 from assistant.evaluation.runner import EvalArgs, suite_retriever
-from assistant.evaluation.suites import DEFAULT_LIBRARY, SUITES
+from assistant.evaluation.suites import DEFAULT_LIBRARY, GENERAL, SUITES
 from assistant.fileio import write_text
 from assistant.settings import Settings
 from assistant.tuning import Tuning
@@ -72,7 +72,9 @@ def _dev_questions(suite, retriever):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m assistant.evaluation.tune", description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", action="append", choices=list(SUITES), help="suites (repeatable; default: all)")
+    parser.add_argument(
+        "--suite", action="append", choices=list(SUITES), help="suites (repeatable; default: builtin and library)"
+    )
     parser.add_argument("--subset", choices=("full", "ci"), default="full")
     parser.add_argument("--library-dir", type=Path, default=DEFAULT_LIBRARY)
     parser.add_argument("--rounds", type=int, default=2)
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.load()
     setups = []
-    for name in args.suite or list(SUITES):
+    for name in args.suite or list(GENERAL):
         eval_args = EvalArgs(split="dev", suite=name, subset=args.subset, library_dir=args.library_dir)
         suite, _, retriever = suite_retriever(eval_args, settings, lambda m: print(m, file=sys.stderr))
         known = {

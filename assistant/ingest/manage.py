@@ -59,6 +59,7 @@ from assistant.ingest.content_keys import LOG as KEY_LOG
 from assistant.ingest.content_keys import check_key, content_key, content_keys, record_keys
 from assistant.ingest.corpus import DOC_ID, META_FIELDS, load_corpus, meta_path, read_utf8, translation_path
 from assistant.ingest.formats import FORMATS, HISTORY_FIELDS, IngestedDocument, parse_date, read_document
+from assistant.ingest.versions import resolve, version_of
 from assistant.settings import Settings
 from assistant.store.segments import read_manifest
 
@@ -125,6 +126,11 @@ class DocumentInfo:
         indexed_at: When the index took in this version of the document (UTC, ISO); ``None`` if the
             index does not have it yet (run ``assistant index``).
         source: Where the document comes from.
+        law_id: The law it is a version of (:mod:`assistant.ingest.versions`).
+        effective: The version's date (ISO), ``""`` if unknown.
+        in_force: Whether this version is in force.
+        superseded_by: The version that replaced it, else ``None``.
+        versions: The law's versions, oldest first.
     """
 
     doc_id: str
@@ -136,6 +142,11 @@ class DocumentInfo:
     chunks: int
     indexed_at: str | None
     source: str
+    law_id: str = ""
+    effective: str = ""
+    in_force: bool = True
+    superseded_by: str | None = None
+    versions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -454,7 +465,7 @@ def _user_meta(meta: Mapping[str, str]) -> dict[str, str]:
             raise CorpusError(f"metadata field {key!r} cannot be set")
         if len(value) > _MAX_META_CHARS or any(unicodedata.category(ch) == "Cc" for ch in value):
             raise CorpusError(f"metadata {key}: too long or contains control characters")
-        if key == "date":
+        if key in ("date", "version_date"):  # version_date: this version's date, set by hand (ingest.versions)
             iso = parse_date(value)
             if iso is None:
                 raise CorpusError(f"date {value!r} is not a date; use e.g. 2024-05-01 or 2024年5月1日")
@@ -618,6 +629,9 @@ def _plan(
     if did in planned_ids:
         raise CorpusError(f"{shown}: gets the same document id {did!r} as {planned_ids[did].label}; add it separately")
     corpus = Path(settings.corpus_dir)
+    older = user_meta.get("supersedes")
+    if older is not None and (older == did or (older not in existing and older not in planned_ids)):
+        raise CorpusError(f"{shown}: --supersedes {older!r} names no other document in the corpus")
     if did in existing and did in policy.protected and (existing[did] != key or user_meta):
         raise AccessDeniedError(f"{shown}: {did!r} is a built-in document; it cannot be replaced here")
     if did in existing and existing[did] != key and not policy.replace:
@@ -767,6 +781,7 @@ def list_documents(settings: Settings) -> list[DocumentInfo]:
     except (IndexNotFoundError, StaleIndexError, ModelMismatchError):
         indexed, stale = {}, set()
     out = []
+    status = resolve([version_of(d.doc_id, d.title, d.issuer, d.date, d.extra) for d in docs])
     for doc in docs:
         entry = indexed.get(doc.doc_id)
         if entry and doc.doc_id not in stale:
@@ -776,7 +791,16 @@ def list_documents(settings: Settings) -> list[DocumentInfo]:
             clauses, chunks, indexed_at = len({c.clause_id for c in parsed}), len(parsed), None
         out.append(
             DocumentInfo(
-                doc.doc_id, doc.title, doc.issuer, doc.date, doc.language, clauses, chunks, indexed_at, doc.source
+                doc.doc_id,
+                doc.title,
+                doc.issuer,
+                doc.date,
+                doc.language,
+                clauses,
+                chunks,
+                indexed_at,
+                doc.source,
+                **{**status[doc.doc_id].listing(), "versions": list(status[doc.doc_id].versions)},
             )
         )
     return out

@@ -137,6 +137,17 @@ Mode = Annotated[
     Literal["hybrid", "dense", "bm25"],
     Field(description="`hybrid` (dense + BM25, the default), `dense` (embeddings only) or `bm25` (words only)."),
 ]
+AsOf = Annotated[
+    str | None,
+    Field(
+        pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+        description="Search the versions of each law in force on this day (`YYYY-MM-DD`; default: today).",
+        examples=["2020-01-01"],
+    ),
+]
+IncludeSuperseded = Annotated[
+    bool, Field(strict=True, description="Search every version of each law (those not in force are marked).")
+]
 
 
 class SearchRequest(BaseModel):
@@ -162,8 +173,19 @@ class SearchRequest(BaseModel):
         description="Reorder the top clauses with the reranker (slower, better order); default: the server's "
         "`rerank_search` setting (off).",
     )
+    as_of: AsOf = None
+    include_superseded: IncludeSuperseded = False
 
     check_query = field_validator("query", mode="before")(_checked_query)
+
+
+class AlsoInOut(BaseModel):
+    """Another place the same clause text stands (an older version, a document quoting it)."""
+
+    doc_id: str = Field(description="The document.")
+    clause_id: str = Field(description="The clause there.")
+    effective: str = Field(description="That version's date, empty if unknown.")
+    in_force: bool = Field(description="Whether that version is in force.")
 
 
 class HitOut(BaseModel):
@@ -201,6 +223,14 @@ class HitOut(BaseModel):
         description="The reranker's logit (above 0: more likely than not to answer), or null when not reranked."
     )
     doc_meta: dict[str, Any] = Field(description="The document's other metadata (`title_en`, `short_title`…).")
+    law_id: str = Field(description="The law the document is a version of (shared by its versions).")
+    effective: str = Field(description="The version's date (`2023-07-20`), empty if unknown.")
+    in_force: bool = Field(description="Whether this version of the law is in force today.")
+    superseded_by: str | None = Field(description="The version that replaced this one, else null.")
+    versions: list[str] = Field(description="The law's versions in the index, oldest first.")
+    also_in: list[AlsoInOut] = Field(
+        description="The same text in older versions or other documents, shown once here (folded)."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -227,6 +257,8 @@ class AskRequest(BaseModel):
     k: K = 5
     doc_ids: DocIds = None
     mode: Mode = "hybrid"
+    as_of: AsOf = None
+    include_superseded: IncludeSuperseded = False
     history: list[Annotated[str, Field(max_length=MAX_QUERY_CHARS)]] = Field(
         default=[],
         max_length=_MAX_HISTORY,
@@ -293,6 +325,11 @@ class DocumentOut(BaseModel):
     chunks: int = Field(description="Indexed chunks.")
     clauses: int = Field(description="Clauses (a long clause spans several chunks).")
     indexed_at: str = Field(description="When the document was indexed (ISO 8601, UTC).")
+    law_id: str = Field(description="The law the document is a version of (shared by its versions).")
+    effective: str = Field(description="The version's date: its file name's or latest revision's, not the adoption.")
+    in_force: bool = Field(description="Whether this version is in force today.")
+    superseded_by: str | None = Field(description="The version that replaced this one, else null.")
+    versions: list[str] = Field(description="The law's versions in the index, oldest first.")
 
 
 class DocumentsResponse(BaseModel):
@@ -445,7 +482,13 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         """The `k` clauses that best answer `query`, best first, each with its heading path, text,
         document metadata and (where the corpus has one) English translation."""
         hits = service.search(
-            request.query, request.k, doc_ids=request.doc_ids, mode=request.mode, rerank=request.rerank
+            request.query,
+            request.k,
+            doc_ids=request.doc_ids,
+            mode=request.mode,
+            as_of=request.as_of,
+            include_superseded=request.include_superseded,
+            rerank=request.rerank,
         )
         return {"query": request.query, "hits": [h.to_dict() for h in hits]}
 
@@ -473,6 +516,8 @@ def _add_routes(app: FastAPI, service: Service) -> None:
                 history=request.history,
                 generative=request.generative,
                 rerank=request.rerank,
+                as_of=request.as_of,
+                include_superseded=request.include_superseded,
             )
         except AssistantError:
             raise

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,12 @@ def _query_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     p.add_argument(
         "--doc", action="append", dest="docs", metavar="DOC_ID", help="only search this document (repeatable)"
+    )
+    p.add_argument(
+        "--as-of", metavar="YYYY-MM-DD", help="search the versions of each law in force on this day (default: today)"
+    )
+    p.add_argument(
+        "--include-superseded", action="store_true", help="search every version of each law (older ones marked)"
     )
 
 
@@ -109,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--issuer", help="issuing body (default: taken from the document)")
     p.add_argument("--date", help="date, e.g. 2024-05-01 (default: taken from the document)")
     p.add_argument("--source", help="where the document comes from (default: the file name)")
+    p.add_argument("--supersedes", metavar="DOC_ID", help="the document is a newer version of this one")
+    p.add_argument("--version-date", help="this version's date, e.g. 2024-05-01 (default: file name, revisions)")
     p.add_argument("--strict", action="store_true", help="all or nothing: add nothing if one file cannot be added")
     p.add_argument(
         "--replace", action="store_true", help="a file may replace a document of the same id that has other content"
@@ -195,7 +203,14 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
     def run(question: str) -> list[Any]:
         return service.search(
-            question, args.k, doc_ids=args.docs, mode=args.mode, translations=translations, rerank=args.rerank
+            question,
+            args.k,
+            doc_ids=args.docs,
+            mode=args.mode,
+            translations=translations,
+            as_of=args.as_of,
+            include_superseded=args.include_superseded,
+            rerank=args.rerank,
         )
 
     if args.question is not None:
@@ -235,6 +250,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         history=args.history,
         generative=args.generative,
         rerank=not args.no_rerank,
+        as_of=args.as_of,
+        include_superseded=args.include_superseded,
     )
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -265,6 +282,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 def print_hits(hits: Sequence[Any]) -> None:
     """Readable search results."""
+    from assistant.retrieval.versions import version_label
     from assistant.text.normalize import shorten
 
     if not hits:
@@ -273,8 +291,11 @@ def print_hits(hits: Sequence[Any]) -> None:
         reranked = f"  rerank {h.rerank:+.2f}" if h.rerank is not None else ""
         print(f"{h.rank}. {h.clause_id}   score {h.score:.4f}  similarity {h.similarity:.3f}{reranked}")
         print(f"   {h.heading}")
-        print(f"   {shorten(h.title, 50)} · {h.issuer} · {h.date}")
+        version = version_label(h, "en") if len(h.versions) > 1 or not h.in_force else ""
+        print(f"   {shorten(h.title, 50)} · {h.issuer} · {h.date}" + (f" · {version}" if version else ""))
         print(f"   {shorten(h.text, 110)}")
+        if h.also_in:
+            print("   same text in: " + ", ".join(f"{a.clause_id} ({a.effective or 'undated'})" for a in h.also_in))
         if h.translation:
             print(f"   EN: {shorten(h.translation, 110)}")
 
@@ -286,7 +307,8 @@ def print_hits(hits: Sequence[Any]) -> None:
 def _add(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.ingest.manage import ACTIONS, AddPolicy, add_documents, collect_files, import_files
 
-    meta = {k: getattr(args, k) for k in ("title", "issuer", "date", "source") if getattr(args, k, None)}
+    fields = ("title", "issuer", "date", "source", "supersedes", "version_date")
+    meta = {k: getattr(args, k) for k in fields if getattr(args, k, None)}
     start = time.perf_counter()
     progress = not args.no_progress and sys.stderr.isatty()
     skipped: list[str] = []
@@ -365,10 +387,17 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     if not docs:
         print(f"No documents in {settings.corpus_dir}/; add some with `assistant add PATH`.")
         return 0
-    rows = [("DOC ID", "TITLE", "DATE", "CLAUSES", "LANG", "INDEXED (UTC)")]
-    for d in docs:
+    rows = [("DOC ID", "TITLE", "DATE", "CLAUSES", "LANG", "INDEXED (UTC)", "VERSION")]
+    for d in _grouped(docs):
         indexed = d.indexed_at.replace("T", " ")[:16] if d.indexed_at else "not indexed"
-        rows.append((d.doc_id, fit(d.title, 40), d.date or "-", str(d.clauses), d.language, indexed))
+        version = ""
+        if len(d.versions) > 1:
+            state = "in force" if d.in_force else f"superseded by {d.superseded_by}" if d.superseded_by else "not yet"
+            version = f"{d.effective or 'undated'} · {state}"
+            d = replace(d, doc_id=d.doc_id if d.doc_id == d.versions[-1] else f"└ {d.doc_id}")
+        rows.append((d.doc_id, fit(d.title, 40), d.date or "-", str(d.clauses), d.language, indexed, version))
+    if not any(len(d.versions) > 1 for d in docs):
+        rows = [r[:-1] for r in rows]  # no law in two versions: no version column
     widths = [max(display_width(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         cells = [
@@ -380,6 +409,19 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     note = f"; {stale} not indexed: run `assistant index`" if stale else ""
     print(f"\n{len(docs)} document{'s' if len(docs) != 1 else ''}, {sum(d.clauses for d in docs)} clauses{note}.")
     return 0
+
+
+def _grouped(docs: list[Any]) -> list[Any]:
+    """Documents by id, each law's versions together: the newest first, the older ones under it."""
+    by_id = {d.doc_id: d for d in docs}
+    out, seen = [], set()
+    for d in docs:
+        if d.doc_id in seen:
+            continue
+        group = [by_id[v] for v in reversed(d.versions) if v in by_id] or [d]
+        out.extend(group)
+        seen.update(g.doc_id for g in group)
+    return out
 
 
 def fit(text: str, width: int) -> str:

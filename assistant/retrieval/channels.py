@@ -39,6 +39,7 @@ class ChannelInput:
     store: Store
     depth: int
     doc_ids: frozenset[str] | None
+    exclude: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Channel:
 
 def _where(inp: ChannelInput, *, translations: bool, skip_translated: bool = False) -> Where:
     views = frozenset({"text", "translation"} if translations else {"text"})
-    return Where(views=views, skip_translated=skip_translated, doc_ids=inp.doc_ids)
+    return Where(views=views, skip_translated=skip_translated, doc_ids=inp.doc_ids, exclude_doc_ids=inp.exclude)
 
 
 def _per_chunk(name: str, matches: RowMatches, floor: float | None) -> Candidates:

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from assistant.text.termbase import Termbase
 from assistant.text.tokens import bigrams, english_words, tokenize
 
 MODES = ("hybrid", "dense", "bm25")
+_ISO_DAY = re.compile(r"(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class SearchOptions:
         titles: Favour the documents a question names by title ("信托法第二十条", "under the Trust Law").
         language_weights: Language-aware fusion weights (off: every channel weighs the same).
         rerank: Reorder the top clauses with the reranker (the second stage), where one is loaded.
+        as_of: Search the versions of each law in force on this day (ISO ``YYYY-MM-DD``) instead of today.
+        include_superseded: Search every version (those not in force are marked).
+        fold: Show each clause text once: the same text in an older version or in a document quoting
+            it goes under the hit's ``also_in`` (off: every hit as ranked, texts may repeat).
     """
 
     mode: str = "hybrid"
@@ -58,14 +64,29 @@ class SearchOptions:
     titles: bool = True
     language_weights: bool = True
     rerank: bool = False
+    as_of: str | None = None
+    include_superseded: bool = False
+    fold: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InvalidQueryError(f"unknown retrieval mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.as_of is not None and not _ISO_DAY.fullmatch(str(self.as_of)):
+            raise InvalidQueryError(f"as_of must be a date as YYYY-MM-DD, not {self.as_of!r}")
 
 
 #: Features that :class:`SearchOptions` can switch on or off, for ablation tables.
-FEATURES = ("translations", "termbase", "glosses", "bigrams", "references", "scope", "titles", "language_weights")
+FEATURES = (
+    "translations",
+    "termbase",
+    "glosses",
+    "bigrams",
+    "references",
+    "scope",
+    "titles",
+    "language_weights",
+    "fold",
+)
 
 
 @dataclass(frozen=True)

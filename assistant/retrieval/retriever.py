@@ -44,6 +44,7 @@ from assistant.retrieval.fusion import add_bonus, channel_weights, fuse, union
 from assistant.retrieval.query import ParsedQuery, SearchOptions, parse_query, validate_query
 from assistant.retrieval.rerank import rerank
 from assistant.retrieval.titles import TitleIndex
+from assistant.retrieval.versions import ClauseRecords, Versions, fold
 from assistant.settings import Settings
 from assistant.store import Store, Where, open_store
 from assistant.store.base import TRANSLATION_VIEW
@@ -118,6 +119,8 @@ class Retriever:
         self.tuning = tuning or Tuning.load()
         self.settings = settings
         self.scope = Scope.load()
+        self.versions = Versions(self.index.documents)
+        self._older = ClauseRecords(lambda doc_id: self.index.records(list(self.index.document_keys(doc_id))))
         self._by_name: dict[str, set[str]] = {}
         for doc in self.index.documents.values():
             for name in doc.names:
@@ -260,7 +263,7 @@ class Retriever:
 
     def documents(self) -> list[dict[str, Any]]:
         """The indexed documents: id, title, issuer, date, language, clause count, indexing time."""
-        return [d.listing() for _, d in sorted(self.index.documents.items())]
+        return [d.listing() for _, d in sorted(self.versions.documents.items())]
 
     def clause(self, clause_id: str) -> Hit:
         """The whole clause ``clause_id`` (all its chunks joined) as a hit with rank 0.
@@ -272,7 +275,7 @@ class Retriever:
         if not keys:
             raise ClauseNotFoundError(f"no clause {clause_id!r} in the index")
         records = self.index.records(keys)
-        hit = Hit.from_records(records[0], self.index.documents[records[0].doc_id])
+        hit = Hit.from_records(records[0], self.versions.documents[records[0].doc_id])
         if len(records) > 1:
             hit.text = "".join(r.text for r in records)
             hit.end = records[-1].end
@@ -340,7 +343,9 @@ class Retriever:
         k: int,
         timings: dict[str, float],
     ) -> list[Hit]:
-        inp = ChannelInput(q, opts, vectors, self.store, max(self.tuning.candidate_depth, 4 * k), allowed)
+        excluded = self.versions.excluded(opts, allowed)
+        depth = max(self.tuning.candidate_depth, 4 * k)
+        inp = ChannelInput(q, opts, vectors, self.store, depth, allowed, excluded)
         found: dict[str, Candidates] = {}
         for channel in CHANNELS.values():
             if channel.applies(q, opts):
@@ -355,7 +360,7 @@ class Retriever:
         titled = self._titled_documents(q, opts, allowed)
         docs = self._named_documents(q, allowed) | titled
         pool = union(list(found.values()))
-        referenced = self._references(q, docs, allowed, pool)
+        referenced = self._references(q, docs - (excluded or set()), allowed, pool, excluded)
         keys = union(list(found.values()), np.concatenate([r for _, r in referenced]) if referenced else None)
         fused, parts = fuse(found, keys, weights)
         named = np.zeros(len(keys), dtype=bool)
@@ -371,7 +376,12 @@ class Retriever:
         views = Where(views=frozenset({"text", "translation"} if cross else {"text"}))
         scorer = self.reranker if opts.rerank else None
         depth = self.tuning.rerank_depth if scorer is not None else 0
-        hits = self._hits(keys, fused, parts, named, vectors.get("question"), max(k, depth), views)
+        n = max(k, depth)
+        if opts.fold:  # twice as many, so that n remain once identical texts are folded
+            hits = self._hits(keys, fused, parts, named, vectors.get("question"), 2 * n, views)
+            hits = fold(hits, n, self.versions, self._older, excluded)
+        else:
+            hits = self._hits(keys, fused, parts, named, vectors.get("question"), n, views)
         timings["fusion"] += time.perf_counter() - t
         if scorer is not None:
             t = time.perf_counter()
@@ -392,7 +402,12 @@ class Retriever:
         return docs & allowed if allowed is not None else docs
 
     def _references(
-        self, q: ParsedQuery, docs: set[str], allowed: frozenset[str] | None, pool: np.ndarray
+        self,
+        q: ParsedQuery,
+        docs: set[str],
+        allowed: frozenset[str] | None,
+        pool: np.ndarray,
+        excluded: frozenset[str] | None = None,
     ) -> list[tuple[Reference, np.ndarray]]:
         """The chunks each numbered reference names.
 
@@ -409,6 +424,8 @@ class Retriever:
             for scope in scopes:
                 for candidate in kinds:
                     matched = self.index.numbered(candidate.kind, candidate.number, scope)
+                    if excluded and len(matched):
+                        matched = matched[~np.isin(self.index.doc_ids(matched), list(excluded))]
                     if len(matched) > _WIDE_REFERENCE and scope is allowed:
                         matched = matched[np.isin(matched, pool)]
                     if len(matched):
@@ -471,7 +488,7 @@ class Retriever:
             hits.append(
                 Hit.from_records(
                     record,
-                    self.index.documents[record.doc_id],
+                    self.versions.documents[record.doc_id],
                     rank=rank,
                     score=round(float(fused[i]), 6),
                     matched="translation" if flags & TRANSLATION_VIEW else "text",

@@ -41,11 +41,13 @@ class Where:
         skip_translated: Leave out the rows of chunks that have a translation (the gloss channel:
             their English is searched directly).
         doc_ids: Only these documents (``None``: all).
+        exclude_doc_ids: Never these documents (versions not in force; ``None``: none).
     """
 
     views: frozenset[str] = frozenset(VIEWS)
     skip_translated: bool = False
     doc_ids: frozenset[str] | None = None
+    exclude_doc_ids: frozenset[str] | None = None
 
     @property
     def allows_translation_rows(self) -> bool:

@@ -99,6 +99,8 @@ class FaissVectors:
             mask &= views
         if where.doc_ids is not None:
             mask &= seg.keys_of(where.doc_ids)[seg.row_key - seg.first_key]
+        if where.exclude_doc_ids:
+            mask &= ~seg.keys_of(where.exclude_doc_ids)[seg.row_key - seg.first_key]
         return mask
 
     def search(self, query: np.ndarray, k: int, where: Where) -> RowMatches:

@@ -34,6 +34,8 @@ class SegmentKeywords:
                 mask = mask & views
             if where.doc_ids is not None:
                 mask = mask & seg.keys_of(where.doc_ids)[seg.row_key - seg.first_key]
+            if where.exclude_doc_ids:
+                mask = mask & ~seg.keys_of(where.exclude_doc_ids)[seg.row_key - seg.first_key]
             rows, scores = seg.postings(field).score(weights, stats, k1=self.k1, b=self.b, mask=mask)
             best = top_k(scores, k)
             rows = rows[best]

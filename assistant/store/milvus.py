@@ -414,6 +414,8 @@ def where_filter(base: str | None, where: Where) -> str | None:
         if not where.doc_ids:
             return None
         parts.append(f"doc in {_strings(sorted(where.doc_ids))}")
+    if where.exclude_doc_ids:
+        parts.append(f"doc not in {_strings(sorted(where.exclude_doc_ids))}")
     return " and ".join(parts)
 
 

@@ -155,3 +155,51 @@ def test_a_sentence_longer_than_the_limit_stays_whole() -> None:
 
 def test_empty_text_gives_no_chunks() -> None:
     assert chunk_document("empty", "  \n\n ") == []
+
+
+LIST_THEN_PARAGRAPH = """\
+第二章 接管
+第十一条 国务院证券监督管理机构决定对证券公司进行接管的，应当成立接管组。
+接管组自接管之日起履行下列职责：
+（一）接管证券公司的财产、印章和账簿、文书等资料；
+（二）国务院证券监督管理机构要求履行的其他职责。
+接管期限一般不超过12个月。满12个月，确需继续接管的，可以适当延长。
+第十二条 托管期限届满，托管终止。
+"""
+
+
+def test_paragraph_after_a_list_belongs_to_the_article_not_the_last_item() -> None:
+    chunks = chunk_document("law", LIST_THEN_PARAGRAPH)
+    by_id = {c.chunk_id: c for c in chunks}
+    last_item = [c for c in chunks if c.clause_id == "law:第二章.第十一条.二"]
+    assert [c.text for c in last_item] == ["（二）国务院证券监督管理机构要求履行的其他职责。"]
+    closing = [c for c in chunks if "接管期限" in c.text]
+    assert len(closing) == 1 and closing[0].clause_id == "law:第二章.第十一条"
+    assert closing[0].heading == "第二章 接管 > 第十一条" and closing[0].kind == "article"
+    # Ids of what did not move stay as they were: the article's lead, its items, the next article.
+    assert by_id["law:第二章.第十一条"].text.startswith("第十一条 国务院")
+    assert by_id["law:第二章.第十一条.一"].text.startswith("（一）接管")
+    assert by_id["law:第二章.第十二条"].text.startswith("第十二条")
+
+
+def test_paragraph_after_an_item_that_introduces_it_stays_with_the_item() -> None:
+    text = "第五条 申请人应当提交下列材料：\n（一）申请书；\n（二）下列文件之一：\n营业执照或者登记证书。\n"
+    chunks = chunk_document("law", text)
+    assert [c.chunk_id for c in chunks if "营业执照" in c.text] == ["law:第五条.二#2"]
+
+
+def test_paragraph_after_a_list_outside_an_article_continues_the_item() -> None:
+    text = "一、总体要求\n（一）指导思想。坚持稳中求进。\n要加强统筹协调。\n"
+    chunks = chunk_document("n", text)
+    assert [c.chunk_id for c in chunks if "统筹" in c.text] == ["n:一.一#2"]
+
+
+def test_an_item_after_the_closing_paragraph_keeps_its_path() -> None:
+    text = "第三条 有下列情形之一的，适用本条：\n（一）甲；\n（二）乙。\n前款规定的情形，另有规定的除外。\n（三）丙。\n"
+    assert [c.chunk_id for c in chunk_document("law", text)] == [
+        "law:第三条",
+        "law:第三条#2",
+        "law:第三条.一",
+        "law:第三条.二",
+        "law:第三条.三",
+    ]

@@ -247,7 +247,13 @@ def test_cli_add_list_remove(managed: Settings, inbox: Path, capsys: pytest.Capt
         "chunks",
         "indexed_at",
         "source",
+        "law_id",
+        "effective",
+        "in_force",
+        "superseded_by",
+        "versions",
     }
+    assert listed["green"]["in_force"] and listed["green"]["versions"] == ["green"]
 
     assert main([*dirs, "remove", "nope"]) == 2
     err = capsys.readouterr().err

@@ -114,8 +114,14 @@ def test_clause_lookup_and_documents(stub_retriever) -> None:
     assert set(docs) == set(ORIGINAL)
     assert docs["cbirc-2023-shandong"]["clauses"] == 28 and docs["sz-2025-reform"]["clauses"] == 27
     assert set(docs["sz-2025-reform"]) == {"doc_id", "title", "issuer", "date", "language", "chunks", "clauses"} | {
-        "indexed_at"
+        "indexed_at",
+        "law_id",
+        "effective",
+        "in_force",
+        "superseded_by",
+        "versions",
     }
+    assert docs["sz-2025-reform"]["in_force"] and docs["sz-2025-reform"]["superseded_by"] is None
 
 
 def test_a_clause_split_in_chunks_is_looked_up_whole(tmp_path, keyword_embedder) -> None:

@@ -81,6 +81,7 @@ class ChatService:
         mode: str = "hybrid",
         history: Sequence[str] = (),
         generative: bool = False,
+        as_of: str = "",
     ) -> tuple[Answer | None, str]:
         """The answer, or ``None`` and a polite message (empty, too long, invalid, or an internal error)."""
         text = question.strip() if isinstance(question, str) else ""
@@ -100,6 +101,7 @@ class ChatService:
                 mode=mode or "hybrid",
                 history=list(history),
                 generative=bool(generative),
+                as_of=as_of.strip() if isinstance(as_of, str) and as_of.strip() else None,
             )
         except AssistantError as exc:
             return None, str(exc)
@@ -116,6 +118,7 @@ class ChatService:
         doc_ids: Sequence[str] | None = None,
         mode: str = "hybrid",
         generative: bool = False,
+        as_of: str = "",
     ) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]], str, str]:
         """The chat handler: answer ``message`` in the session's conversation.
 
@@ -126,7 +129,9 @@ class ChatService:
         turns = list(turns or [])
         message = message if isinstance(message, str) else ""
         history = [t["question"] for t in turns if t.get("answered")]
-        answer, polite = self.answer(message, k=k, doc_ids=doc_ids, mode=mode, history=history, generative=generative)
+        answer, polite = self.answer(
+            message, k=k, doc_ids=doc_ids, mode=mode, history=history, generative=generative, as_of=as_of
+        )
         index = len(turns)
         if answer is None:
             turn = {
@@ -270,6 +275,7 @@ class ChatService:
         import pandas as pd
 
         columns = ["doc_id", "title", "issuer", "date", "clauses", "indexed_at"]
+        columns += ["effective", "in_force", "superseded_by"]  # versions of one law (assistant.ingest.versions)
         try:
             from assistant.ingest.manage import list_documents
 

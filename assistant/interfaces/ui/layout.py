@@ -77,6 +77,13 @@ def build_ui(service: Service) -> gr.Blocks:
                         with gr.Row():
                             k = gr.Slider(1, 10, value=5, step=1, label="Passages · 检索条数", scale=2)
                             mode = gr.Radio(list(MODES), value="hybrid", label="Retrieval mode · 检索方式", scale=2)
+                            as_of = gr.Textbox(
+                                "",
+                                label="As of (YYYY-MM-DD; empty: in force today) · 时点（空为现行有效）",
+                                placeholder="2020-01-01",
+                                max_lines=1,
+                                scale=1,
+                            )
                         with gr.Row():
                             docs = gr.Dropdown(
                                 choices=service.document_choices(),
@@ -160,7 +167,7 @@ def build_ui(service: Service) -> gr.Blocks:
 
         chat_io = {
             "fn": service.respond,
-            "inputs": [question, turns, k, docs, mode, generative],
+            "inputs": [question, turns, k, docs, mode, generative, as_of],
             "outputs": [question, chatbot, turns, sources, status],
             "concurrency_limit": 4,
             "concurrency_id": "chat",

@@ -205,6 +205,9 @@ def source_card(citation: Citation, language: str, turn: int) -> str:
         f'<div class="src-meta">{esc(meta)} · <code>{esc(hit.clause_id)}</code></div>',
         f'<div class="src-text">{highlight(hit.text, spans)}</div>',
     ]
+    if hit.also_in:
+        same = ", ".join(f"{a.clause_id} ({a.effective or '—'})" for a in hit.also_in)
+        parts.append(f'<div class="src-meta">Same text in · 相同条文亦见：{esc(same)}</div>')
     if hit.translation:
         marked = highlight(
             hit.translation, _find_spans(hit.translation, [e.translation or "" for e in citation.evidence])
