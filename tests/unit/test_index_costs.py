@@ -116,9 +116,10 @@ def test_a_new_version_embeds_only_its_changed_clauses(tmp_path: Path) -> None:
     embedder.texts.clear()
     add_documents([second], settings, embedder=embedder, log=quiet)
     assert sorted(t.split("\n")[0] for t in embedder.texts) == ["第三条", "第十一条"]
-    # The reused vectors are the stored ones: both versions' unchanged articles search alike.
+    # The reused vectors are the stored ones: both versions' unchanged articles search alike (every
+    # version searched and not folded, else the one in force hides the older one).
     r = Retriever.load(settings=settings, embedder=KeywordEmbedder(), tuning=stub_tuning())
-    hits = r.search("证券机构应当履行第7项义务", k=2, mode="dense")
+    hits = r.search("证券机构应当履行第7项义务", k=2, mode="dense", include_superseded=True, fold=False)
     assert {h.doc_id for h in hits} == {"banfa-2016", "banfa-2023"} and hits[0].score == pytest.approx(hits[1].score)
 
 
