@@ -59,6 +59,7 @@ class Tuning:
     answerability: dict[str, Any] = field(default_factory=dict)
     rerank_depth: int = 20
     rerank_first_stage_weight: float = 0.0
+    rerank_max_length: int = 128
     name: str = BUNDLED
 
     @classmethod
@@ -107,6 +108,7 @@ class Tuning:
                 answerability=dict(answer.get("answerability", {})),
                 rerank_depth=int(data.get("rerank", {}).get("depth", 20)),
                 rerank_first_stage_weight=float(data.get("rerank", {}).get("first_stage_weight", 0.0)),
+                rerank_max_length=int(data.get("rerank", {}).get("max_length", 128)),
                 name=name,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -128,7 +130,7 @@ class Tuning:
         for lang, w in self.weights.items():
             lines += ["", f"[fusion.weights.{lang}]", *(f"{k} = {v}" for k, v in w.items())]
         lines += ["", "[rerank]", f"depth = {self.rerank_depth}"]
-        lines += [f"first_stage_weight = {self.rerank_first_stage_weight}"]
+        lines += [f"first_stage_weight = {self.rerank_first_stage_weight}", f"max_length = {self.rerank_max_length}"]
         lines += ["", "[bm25]", f"k1 = {self.bm25_k1}", f"b = {self.bm25_b}", "", "[dense]"]
         lines += [
             f"hnsw_threshold = {self.hnsw_threshold}",

@@ -10,6 +10,12 @@ The decision uses signals that do not depend on one document:
 * ``rerank``: the reranker's logit for the top clause, when the search reranked (the second stage
   read the question with the clause: the strongest signal, and the only one trained on near-misses).
 
+For reranked hits the signals do not depend on their order: ``rerank`` is the best logit,
+``margin`` the best logit minus the second best, ``similarity`` and ``clause_coverage`` are averaged
+over the hits weighted by the softmax of their logits. Two clauses whose order a tiny difference in
+the first stage's vectors swaps (int8 kernels differ between CPU families) then give nearly the same
+decision, instead of the signals of one clause or the other.
+
 Without a fitted model (``[answer.answerability]`` in the tuning file) a question is refused when
 its top similarity is below the language's threshold, as before. With one, a logistic model over the
 signals, fitted and thresholded on the library dev split (``assistant eval --calibrate``), decides;
@@ -55,8 +61,13 @@ class Answerability:
         }
         if len(hits) > 1:
             out["margin"] = float(hits[0].score - hits[1].score)
-        if top is not None and top.rerank is not None:
-            out["rerank"] = float(top.rerank)
+        scored = [h for h in hits if h.rerank is not None]
+        share = rerank_weights(scored)
+        if scored:
+            best = sorted((float(h.rerank) for h in scored), reverse=True)
+            out["rerank"] = best[0]
+            out["margin"] = best[0] - best[1] if len(best) > 1 else 0.0
+            out["similarity"] = float(sum(w * float(h.similarity or 0.0) for w, h in zip(share, scored, strict=True)))
         if self.store is None or not query:
             return out
         tokens = self._content(query, language)
@@ -69,9 +80,15 @@ class Answerability:
         total = sum(weight.values())
         present = sum(w for t, w in weight.items() if idf.get(t) or glossed.get(t))
         out["coverage"] = present / total if total else 0.0
-        if top is not None:
-            text = set(tokenize(f"{top.heading}\n{top.text}\n{top.translation or ''}"))
-            out["clause_coverage"] = sum(w for t, w in weight.items() if t in text) / total if total else 0.0
+
+        def covered(hit: Hit) -> float:
+            text = set(tokenize(f"{hit.heading}\n{hit.text}\n{hit.translation or ''}"))
+            return sum(w for t, w in weight.items() if t in text) / total if total else 0.0
+
+        if scored:
+            out["clause_coverage"] = float(sum(w * covered(h) for w, h in zip(share, scored, strict=True)))
+        elif top is not None:
+            out["clause_coverage"] = covered(top)
         return out
 
     def _content(self, query: str, language: str) -> list[str]:
@@ -105,6 +122,15 @@ class Answerability:
             return signals["p_answerable"] >= 0.5, signals
         similarity = hits[0].similarity
         return not (similarity and similarity < self.min_similarity[language]), signals
+
+
+def rerank_weights(hits: Sequence[Hit]) -> np.ndarray:
+    """The softmax of the hits' reranker logits: how much each one's signals count."""
+    if not hits:
+        return np.zeros(0)
+    logits = np.array([float(h.rerank) for h in hits])
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, steps: int = 3000) -> tuple[np.ndarray, float]:

@@ -5,11 +5,16 @@ same XLM-R vocabulary), fine-tuned here by ``training/rerank_train.py`` as a pai
 pooling over the pair, then one linear unit whose logit says how well the clause answers the question.
 The repository ships only what training changed (``resources/reranker.safetensors``: the transformer
 layers and the head, float16); the word embeddings are the bundled model's, which are not stored twice.
-On first use the two are joined and exported to int8 ONNX in the cache folder, as the embedder is.
+On first use the two are joined and exported to ONNX in the cache folder, as the embedder is, but in
+float32, not int8: the refusal decision reads the logit, and ONNX Runtime's dynamic int8 moved it by up
+to 1.2 at the 99th percentile against float32 (0.3 at the median), enough to flip decisions and
+rankings between backends and CPU families. float32 costs about twice the time per pair, paid back by
+a shorter pair (``rerank.max_length`` in the tuning, chosen on dev) and depth.
 
 Inputs are built by :func:`pair_ids` the same way in training and at search time:
-``<s> question </s></s> clause </s>``, the question cut to :data:`MAX_QUERY_TOKENS` and the pair to the
-model's ``max_length`` (the clause's first tokens are kept).
+``<s> question </s></s> clause </s>``, the question cut to :data:`MAX_QUERY_TOKENS` and the pair to
+``max_length`` tokens (the clause's first tokens are kept): the tuning's ``rerank.max_length`` at
+search time, the file's training length otherwise.
 
 Example:
     >>> scorer = OnnxCrossEncoder.bundled()                              # doctest: +SKIP
@@ -33,9 +38,10 @@ from typing import Protocol
 import numpy as np
 
 from assistant.errors import ModelError
+from assistant.tuning import Tuning
 
 RERANKER_FILE = "reranker.safetensors"
-ONNX_FILE = "reranker-int8.onnx"
+ONNX_FILE = "reranker-fp32.onnx"
 MAX_QUERY_TOKENS = 64
 _CLS, _PAD, _SEP = 0, 1, 2
 
@@ -135,8 +141,8 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-def export_int8(path: Path, cache_dir: Path) -> tuple[Path, Path]:
-    """The int8 ONNX file of the shipped reranker (exported once into the cache) and the bundled
+def export_onnx(path: Path, cache_dir: Path) -> tuple[Path, Path]:
+    """The float32 ONNX file of the shipped reranker (exported once into the cache) and the bundled
     model folder whose tokenizer it reads."""
     from assistant.embedding.bundled import ensure_bundled_model
 
@@ -149,52 +155,49 @@ def export_int8(path: Path, cache_dir: Path) -> tuple[Path, Path]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if out.is_file():
             return out, base
-        print(f"Exporting the reranker to ONNX (int8) in {out.parent} (one time, under a minute)…", file=sys.stderr)
+        print(f"Exporting the reranker to ONNX in {out.parent} (one time, under a minute)…", file=sys.stderr)
         import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
 
         model = load_trained(path, base)
-        fp32, tmp = out.parent / ".reranker-fp32.onnx.tmp", out.parent / f".{ONNX_FILE}.tmp"
+        tmp = out.parent / f".{ONNX_FILE}.tmp"
         ids = torch.ones((2, 8), dtype=torch.long)
         try:
             with contextlib.redirect_stderr(open(os.devnull, "w")), torch.no_grad():
                 torch.onnx.export(
                     model,
                     (ids, torch.ones_like(ids)),
-                    str(fp32),
+                    str(tmp),
                     input_names=["input_ids", "attention_mask"],
                     output_names=["logit"],
                     dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}, "logit": {0: "b"}},
                     opset_version=17,
                     dynamo=False,
                 )
-            with contextlib.redirect_stderr(open(os.devnull, "w")):  # its advice on pre-processing
-                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
             os.replace(tmp, out)
         except Exception as exc:
             raise ModelError(f"cannot export the reranker to ONNX: {type(exc).__name__}: {exc}") from exc
         finally:
-            fp32.unlink(missing_ok=True)
             tmp.unlink(missing_ok=True)
     return out, base
 
 
 class OnnxCrossEncoder:
-    """The shipped reranker run by ONNX Runtime (int8). Thread-safe.
+    """The shipped reranker run by ONNX Runtime (float32). Thread-safe.
 
     The pairs of one call run as one batch (sorted by length, in slices of ``batch_size``), so a
     clause's score depends only on the question and its candidates, never on other requests.
     """
 
-    def __init__(self, path: Path, cache_dir: str | os.PathLike[str], *, batch_size: int = 16) -> None:
+    def __init__(
+        self, path: Path, cache_dir: str | os.PathLike[str], *, max_length: int | None = None, batch_size: int = 16
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         from assistant.embedding.onnx import session_options
 
-        onnx_file, base = export_int8(path, Path(cache_dir))
-        meta = read_meta(path)
-        self.max_length = int(meta.get("max_length", 192))
+        onnx_file, base = export_onnx(path, Path(cache_dir))
+        self.max_length = max_length or int(read_meta(path).get("max_length", 192))
         self.model_id = f"reranker-{_digest(path)}"
         self.batch_size = batch_size
         self._session = ort.InferenceSession(str(onnx_file), session_options(), providers=["CPUExecutionProvider"])
@@ -228,15 +231,17 @@ class OnnxCrossEncoder:
 
 class TorchCrossEncoder:
     """The shipped reranker in PyTorch, float32 (``embedding_backend = "torch"``; the reference the
-    int8 model is checked against)."""
+    ONNX model is checked against)."""
 
-    def __init__(self, path: Path, cache_dir: str | os.PathLike[str], *, batch_size: int = 16) -> None:
+    def __init__(
+        self, path: Path, cache_dir: str | os.PathLike[str], *, max_length: int | None = None, batch_size: int = 16
+    ) -> None:
         from tokenizers import Tokenizer
 
         from assistant.embedding.bundled import ensure_bundled_model
 
         base = ensure_bundled_model(cache_dir, quiet=True, adapter=True)
-        self.max_length = int(read_meta(path).get("max_length", 192))
+        self.max_length = max_length or int(read_meta(path).get("max_length", 192))
         self.model_id = f"reranker-{_digest(path)}@torch"
         self.batch_size = batch_size
         self._model = load_trained(path, base)
@@ -259,10 +264,10 @@ class TorchCrossEncoder:
         return out
 
 
-def load_reranker(settings) -> PairScorer | None:
-    """The reranker the settings name: ``bundled`` (the shipped one, run like the embedder: int8
-    ONNX, or float32 PyTorch with ``embedding_backend = "torch"``), a path to such a file, or
-    ``none``. ``None`` when switched off.
+def load_reranker(settings, tuning: Tuning | None = None) -> PairScorer | None:
+    """The reranker the settings name: ``bundled`` (the shipped one, run by ONNX Runtime, or by
+    PyTorch with ``embedding_backend = "torch"``; float32 both), a path to such a file, or ``none``.
+    ``None`` when switched off. Pairs are cut to the tuning's ``rerank_max_length``.
 
     Raises:
         ModelError: The file is missing or does not fit the bundled model.
@@ -273,9 +278,10 @@ def load_reranker(settings) -> PairScorer | None:
     path = reranker_file() if choice == "bundled" else Path(choice).expanduser()
     if path is None or not path.is_file():
         raise ModelError(f'the reranker {choice!r} was not found; set reranker = "none" to search without it')
+    max_length = (tuning or Tuning.load(settings.tuning)).rerank_max_length
     if settings.embedding_backend == "torch":
-        return TorchCrossEncoder(path, settings.cache_dir)
-    return OnnxCrossEncoder(path, settings.cache_dir)
+        return TorchCrossEncoder(path, settings.cache_dir, max_length=max_length)
+    return OnnxCrossEncoder(path, settings.cache_dir, max_length=max_length)
 
 
 def describe(path: Path) -> dict[str, object]:

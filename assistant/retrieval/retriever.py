@@ -73,7 +73,8 @@ def open_retriever(settings: Settings, *, log: Callable[[str], None] | None = No
 
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     embedder = load_embedder(settings)
-    reranker = load_reranker(settings)  # at start-up, not on the first question (its export takes a while)
+    # at start-up, not on the first question (its export takes a while)
+    reranker = load_reranker(settings, Tuning.load(settings.tuning))
     try:
         return Retriever.load(settings=settings, embedder=embedder, reranker=reranker)
     except (IndexNotFoundError, StaleIndexError) as exc:
@@ -290,7 +291,7 @@ class Retriever:
         with self._reranker_lock:
             if not self._reranker_loaded:
                 assert self.settings is not None
-                self._reranker = load_reranker(self.settings)
+                self._reranker = load_reranker(self.settings, self.tuning)
                 self._reranker_loaded = True
             return self._reranker
 

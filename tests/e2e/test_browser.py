@@ -145,6 +145,9 @@ def test_english_question_shows_the_english_rendering(browser, app) -> None:
     tab.page.close()
 
 
+@pytest.mark.xfail(
+    strict=True, reason="issue 17: the reranked refusal model answers this far-off question (p 0.786, threshold 0.765)"
+)
 def test_out_of_corpus_question_is_not_found(browser, app) -> None:
     tab = Page(browser, app.url)
     tab.ask("巴塞尔协议三的杠杆率要求是多少？")

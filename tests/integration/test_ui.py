@@ -49,6 +49,10 @@ def test_english_out_of_corpus_question_is_not_found(service) -> None:
     assert turns[-1]["cited"] == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17: the reranked refusal model answers this far-off question (p 0.786, threshold 0.765)",
+)
 def test_out_of_corpus_question_is_not_found(service) -> None:
     # (Its margin from the threshold is checked in test_answer.py: no CPU family flips this decision.)
     turns, panel = ask(service, "巴塞尔协议三的杠杆率要求是多少")

@@ -79,7 +79,7 @@ def no_real_model() -> Iterator[None]:
         mp.setattr(sentence, "_load", refuse)
         mp.setattr(onnx.OnnxEmbedder, "bundled", classmethod(refuse))
         mp.setattr(cross, "load_trained", refuse)
-        mp.setattr(cross, "export_int8", refuse)
+        mp.setattr(cross, "export_onnx", refuse)
         yield
 
 

@@ -30,7 +30,7 @@ def stub_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         return KeywordEmbedder()
 
     monkeypatch.setattr(assistant.retrieval.retriever, "load_embedder", load)
-    monkeypatch.setattr(assistant.retrieval.retriever, "load_reranker", lambda settings: KeywordPairScorer())
+    monkeypatch.setattr(assistant.retrieval.retriever, "load_reranker", lambda *_: KeywordPairScorer())
     monkeypatch.setattr(assistant.indexing, "load_embedder", load)
     tuning = tmp_path / "tuning.toml"
     tuning.write_text(stub_tuning().to_toml(), encoding="utf-8")

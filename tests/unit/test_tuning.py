@@ -15,9 +15,12 @@ def test_the_bundled_tuning_loads() -> None:
     t = Tuning.load()
     assert t.name == BUNDLED and t.weights["zh"]["dense"] == 1.0 and set(t.weights) == {"zh", "en"}
     assert -1 <= t.min_similarity["zh"] < 1 and -1 <= t.min_similarity["en"] < 1
-    assert {lang: set(m["weights"]) for lang, m in t.answerability.items()} == {
-        "zh": {"similarity", "coverage", "clause_coverage", "margin"},
-        "en": {"similarity", "coverage", "clause_coverage", "margin"},
+    first = {"similarity", "coverage", "clause_coverage", "margin"}
+    models = t.answerability
+    assert {lang: set(models[lang]["weights"]) for lang in ("zh", "en")} == {"zh": first, "en": first}
+    assert {lang: set(m["weights"]) for lang, m in models["rerank"].items()} == {
+        "zh": {"rerank", *first},
+        "en": {"rerank", *first},
     }
     assert (t.max_clauses, t.max_sentences, t.cite_share) == (3, 2, 0.6)
     assert len(t.digest) == 12 and t.digest == Tuning.load().digest

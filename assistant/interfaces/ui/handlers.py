@@ -30,6 +30,9 @@ from assistant.settings import MAX_QUERY_CHARS
 from assistant.text.normalize import detect_language, shorten
 from assistant.types import Answer
 
+#: The Evaluation tab's choice that adds the reranked configuration (the default of answers).
+RERANK_CHOICE = "rerank"
+
 logger = logging.getLogger(__name__)
 
 # -- the service behind the UI --------------------------------------------------------------------
@@ -230,7 +233,10 @@ class ChatService:
         if split not in ("dev", "test") or not chosen:
             return "<p>Choose a split and at least one retrieval mode.</p>", gr.skip(), gr.skip(), gr.skip()
         out = Path(self.settings.data_dir) / "eval-reports"
-        args = EvalArgs(split=split, modes=chosen, ablation=False, plots=True, name=f"ui-{split}", out=out)
+        reranked = modes is None or RERANK_CHOICE in modes
+        args = EvalArgs(
+            split=split, modes=chosen, ablation=False, plots=True, name=f"ui-{split}", out=out, rerank=reranked
+        )
         started = time.perf_counter()
         try:
             report = run_evaluation(args, self.settings, retriever=self.answerer.retriever, log=lambda _: None)

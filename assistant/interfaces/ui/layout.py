@@ -13,7 +13,7 @@ import gradio as gr
 
 from assistant.errors import AssistantError
 from assistant.interfaces.serving import check_port, exposure_warning
-from assistant.interfaces.ui.handlers import ChatService
+from assistant.interfaces.ui.handlers import RERANK_CHOICE, ChatService
 from assistant.interfaces.ui.render import EXAMPLES, SOURCES_CSS, SOURCES_JS, SOURCES_PLACEHOLDER
 from assistant.retrieval import MODES
 from assistant.service import Service
@@ -120,7 +120,9 @@ def build_ui(service: Service) -> gr.Blocks:
                 )
                 with gr.Row():
                     split = gr.Radio(["dev", "test"], value="dev", label="Split")
-                    eval_modes = gr.CheckboxGroup(list(MODES), value=list(MODES), label="Retrieval modes")
+                    eval_modes = gr.CheckboxGroup(
+                        [RERANK_CHOICE, *MODES], value=[RERANK_CHOICE, *MODES], label="Retrieval modes"
+                    )
                     run = gr.Button("Run evaluation · 运行评估", variant="primary", elem_id="run-eval")
                 eval_status = gr.HTML("", js_on_load=None)
                 metrics = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="metrics")
