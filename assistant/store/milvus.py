@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import ConfigError, StaleIndexError
-from assistant.store import Backend, Store
+from assistant.store.backend import Backend, Store
 from assistant.store.base import FIELDS, RowMatches, Where, top_k
 from assistant.store.segments import SEGMENTS, IndexReader, Manifest, SegmentEntry
 from assistant.store.sparse import hash_tokens

@@ -19,7 +19,8 @@ import pytest
 from assistant.evaluation.metrics import mrr_at, recall_at
 from tests.conftest import CORPUS, DECISION_MARGIN, EVAL, decision_margin
 
-pytestmark = pytest.mark.slow
+# Two indexes and every test question reranked per gold set: minutes, more on a slow or busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _run(settings, suite, questions):

@@ -39,9 +39,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("interfaces", ("assistant.interfaces", "assistant.__main__")),
 ]
 
-#: Import circles known and left for now. Issue 18 item 5: ``store/`` was being reworked at the
-#: time (``store.milvus`` imports ``Store`` from the package, whose factory imports ``milvus``).
-KNOWN_CYCLES: list[frozenset[str]] = [frozenset({"assistant.store", "assistant.store.milvus"})]
+#: Import circles known and left for now (none).
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 MAX_LINES = 800
 #: Modules over :data:`MAX_LINES` known and left for now (issue 18 item 5: ``manage.py`` was being
