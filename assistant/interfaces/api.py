@@ -309,8 +309,9 @@ class AnswerOut(BaseModel):
     warnings: list[str] = Field(description="Problems worth showing, e.g. a removed citation marker.")
     hits: list[HitOut] = Field(description="Everything retrieved, cited or not.")
     answerability: dict[str, float] = Field(
-        description="The signals behind `found`: `similarity`, `coverage`, `clause_coverage`, `margin` "
-        "(and `p_answerable` where a fitted model decides)."
+        description="The signals behind `found`: `similarity`, `coverage`, `clause_coverage`, `margin`, "
+        "`rerank` when reranked (then the best logit, and similarity and clause coverage weighted by the "
+        "logits' softmax), and `p_answerable` with its `threshold` where a fitted model decides."
     )
 
 
