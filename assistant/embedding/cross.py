@@ -181,28 +181,51 @@ def export_onnx(path: Path, cache_dir: Path) -> tuple[Path, Path]:
     return out, base
 
 
-class OnnxCrossEncoder:
-    """The shipped reranker run by ONNX Runtime (float32). Thread-safe.
+class _CrossEncoder:
+    """What both runtimes share: the tokenizer, the pair length and the scoring loop. Thread-safe.
 
     The pairs of one call run as one batch (sorted by length, in slices of ``batch_size``), so a
     clause's score depends only on the question and its candidates, never on other requests.
     """
 
+    def __init__(self, path: Path, base: Path, max_length: int | None, batch_size: int, model_id: str) -> None:
+        from tokenizers import Tokenizer
+
+        self.max_length = max_length or int(read_meta(path).get("max_length", 192))
+        self.model_id = model_id
+        self.batch_size = batch_size
+        self._tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+        self._lock = threading.Lock()  # the tokenizer's batch encoding is not thread-safe
+
+    def _logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        out = np.zeros(len(passages), dtype=np.float32)
+        if not passages:
+            return out
+        with self._lock:
+            rows = pair_ids(self._tokenizer, query, passages, self.max_length)
+        order = np.argsort([len(r) for r in rows], kind="stable")
+        for start in range(0, len(rows), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            out[batch] = self._logits(*padded([rows[i] for i in batch]))
+        return out
+
+
+class OnnxCrossEncoder(_CrossEncoder):
+    """The shipped reranker run by ONNX Runtime (float32)."""
+
     def __init__(
         self, path: Path, cache_dir: str | os.PathLike[str], *, max_length: int | None = None, batch_size: int = 16
     ) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         from assistant.embedding.onnx import session_options
 
         onnx_file, base = export_onnx(path, Path(cache_dir))
-        self.max_length = max_length or int(read_meta(path).get("max_length", 192))
-        self.model_id = f"reranker-{_digest(path)}"
-        self.batch_size = batch_size
+        super().__init__(path, base, max_length, batch_size, f"reranker-{_digest(path)}")
         self._session = ort.InferenceSession(str(onnx_file), session_options(), providers=["CPUExecutionProvider"])
-        self._tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
-        self._lock = threading.Lock()
 
     @classmethod
     def bundled(cls, cache_dir: str | os.PathLike[str] | None = None) -> OnnxCrossEncoder:
@@ -215,53 +238,28 @@ class OnnxCrossEncoder:
             cache_dir = Settings.load().cache_dir
         return cls(path, cache_dir)
 
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        out = np.zeros(len(passages), dtype=np.float32)
-        if not passages:
-            return out
-        with self._lock:
-            rows = pair_ids(self._tokenizer, query, passages, self.max_length)
-        order = np.argsort([len(r) for r in rows], kind="stable")
-        for start in range(0, len(rows), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            ids, mask = padded([rows[i] for i in batch])
-            out[batch] = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        return out
+    def _logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
 
-class TorchCrossEncoder:
+class TorchCrossEncoder(_CrossEncoder):
     """The shipped reranker in PyTorch, float32 (``embedding_backend = "torch"``; the reference the
     ONNX model is checked against)."""
 
     def __init__(
         self, path: Path, cache_dir: str | os.PathLike[str], *, max_length: int | None = None, batch_size: int = 16
     ) -> None:
-        from tokenizers import Tokenizer
-
         from assistant.embedding.bundled import ensure_bundled_model
 
         base = ensure_bundled_model(cache_dir, quiet=True, adapter=True)
-        self.max_length = max_length or int(read_meta(path).get("max_length", 192))
-        self.model_id = f"reranker-{_digest(path)}@torch"
-        self.batch_size = batch_size
+        super().__init__(path, base, max_length, batch_size, f"reranker-{_digest(path)}@torch")
         self._model = load_trained(path, base)
-        self._tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
-        self._lock = threading.Lock()
 
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+    def _logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
-        out = np.zeros(len(passages), dtype=np.float32)
-        if not passages:
-            return out
-        with self._lock:
-            rows = pair_ids(self._tokenizer, query, passages, self.max_length)
-            for start in range(0, len(rows), self.batch_size):
-                ids, mask = padded(rows[start : start + self.batch_size])
-                with torch.no_grad():
-                    logits = self._model(torch.from_numpy(ids), torch.from_numpy(mask))
-                out[start : start + len(ids)] = logits.numpy()
-        return out
+        with torch.no_grad():
+            return self._model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
 
 
 def load_reranker(settings, tuning: Tuning | None = None) -> PairScorer | None:
